@@ -1,0 +1,135 @@
+"""Typed configuration of the image-classification pipeline.
+
+Defaults are the embedded digits run; `configs/*.yaml` files or `--config` override any key, and
+unknown keys are an error. Infrastructure lives in `pipelines.infra.InfraConfig`, not here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Literal, Mapping
+
+from pipelines import config_loader
+from pipelines.infra import InfraConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  # Folder with one sub-folder per class, or a CSV manifest (path,label[,split]); local or gs://.
+  # Empty: the embedded default (scikit-learn's digits written as PNG files).
+  source: str = ""
+  # Allowed class names. Empty: the sub-folders (folder mode) or the manifest's labels.
+  labels: tuple[str, ...] = ()
+  # Percent of examples hashed into the train split; the rest is eval.
+  train_percent: int = 80
+  # Images larger than this are quarantined instead of ingested.
+  max_file_bytes: int = 20 * 1024 * 1024
+  max_pixels: int = 40_000_000
+
+  def validate(self) -> None:
+    if not 1 <= self.train_percent <= 99:
+      raise ValueError(f"train_percent must be in [1, 99], got {self.train_percent}")
+    if self.max_file_bytes <= 0 or self.max_pixels <= 0:
+      raise ValueError("max_file_bytes and max_pixels must be positive")
+    if len(set(self.labels)) != len(self.labels):
+      raise ValueError(f"labels has duplicates: {list(self.labels)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageConfig:
+  height: int = 32
+  width: int = 32
+  channels: Literal[1, 3] = 1
+
+  def validate(self) -> None:
+    if self.height < 8 or self.width < 8:
+      raise ValueError(f"image size must be at least 8x8, got {self.height}x{self.width}")
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+  flip: bool = False  # horizontal flips; off by default: digits are not mirror-symmetric
+  rotation: float = 0.05  # fraction of a full turn
+  zoom: float = 0.1
+  contrast: float = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  model: Literal["small_cnn", "mobilenet_v2"] = "small_cnn"
+  epochs: int = 30
+  batch_size: int = 32
+  learning_rate: float = 1e-3
+  # Stop when eval loss has not improved for this many epochs (best weights restored); 0: off.
+  early_stopping_patience: int = 5
+  dropout: float = 0.3
+  augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
+  # MobileNetV2 only: "" (random init), "imagenet" (downloads; online users only) or a local
+  # path to a weights file of the no-top backbone.
+  backbone_weights: str = ""
+  backbone_alpha: float = 0.35
+  # MobileNetV2 only: after training the head, unfreeze the top `fine_tune_layers` backbone layers
+  # and train `fine_tune_epochs` more at `fine_tune_learning_rate`. 0 epochs: no fine-tuning.
+  fine_tune_epochs: int = 0
+  fine_tune_layers: int = 20
+  fine_tune_learning_rate: float = 1e-4
+  seed: int = 42
+
+  def validate(self) -> None:
+    if self.epochs < 1 or self.batch_size < 1:
+      raise ValueError("epochs and batch_size must be >= 1")
+    if self.learning_rate < 0:
+      raise ValueError(f"learning_rate must be >= 0, got {self.learning_rate}")
+    if not 0 <= self.dropout < 1:
+      raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationConfig:
+  # Blessing gate: the candidate needs at least this accuracy on eval ...
+  accuracy_lower_bound: float = 0.8
+  # ... and may not be worse than the latest blessed model by more than this (absolute).
+  max_accuracy_drop: float = 0.0
+
+  def validate(self) -> None:
+    if not 0 <= self.accuracy_lower_bound <= 1:
+      raise ValueError(f"accuracy_lower_bound must be in [0, 1], got {self.accuracy_lower_bound}")
+    if self.max_accuracy_drop < 0:
+      raise ValueError(f"max_accuracy_drop must be >= 0, got {self.max_accuracy_drop}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+  # The int8 TFLite model is blessed for edge only within this accuracy margin of the float model.
+  int8_max_accuracy_drop: float = 0.01
+  # Eval examples used as representative data for full-integer quantization.
+  representative_examples: int = 200
+  onnx_opset: int = 15
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassificationConfig:
+  model_name: str = "classifier"  # the TF Serving model name: <serving>/<model_name>/<version>/
+  data: DataConfig = dataclasses.field(default_factory=DataConfig)
+  image: ImageConfig = dataclasses.field(default_factory=ImageConfig)
+  train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+  evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
+  export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+
+  def validate(self) -> None:
+    if not self.model_name or "/" in self.model_name:
+      raise ValueError(f"model_name must be a non-empty name without '/', got {self.model_name!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassificationRun:
+  """A whole YAML config file: the task section plus `infra:`."""
+  classification: ClassificationConfig = dataclasses.field(default_factory=ClassificationConfig)
+  infra: InfraConfig = dataclasses.field(default_factory=InfraConfig)
+
+
+def load(path: str | os.PathLike[str] | None = None,
+         overrides: Mapping[str, Any] | None = None) -> ClassificationRun:
+  """Loads a classification run config: defaults < YAML file < overrides."""
+  return config_loader.load(ClassificationRun, path, overrides)
