@@ -1,0 +1,82 @@
+"""A Pusher executor whose version directories appear complete or not at all.
+
+TFX's filesystem Pusher copies files straight into `<base>/<version>/`, so a model server polling
+the base directory can see a half-copied version. This executor copies into a hidden staging
+directory beside it (`<base>/.staging-<version>`, which TF Serving ignores: it is not a number) and
+renames it into place. On local and POSIX filesystems the rename is atomic; on object stores such
+as GCS it is a copy, after which `saved_model.pb`, copied last by TFX's own convention, marks the
+version complete. Used as `Pusher(..., custom_executor_spec=ExecutorClassSpec(AtomicPushExecutor))`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from absl import logging
+from tfx import types
+from tfx.components.pusher import executor as pusher_executor
+from tfx.dsl.io import fileio
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils
+from tfx.types import standard_component_specs
+from tfx.utils import io_utils
+from tfx.utils import proto_utils
+
+
+def push_atomically(model_path: str, base_directory: str, version: str) -> str:
+  """Copies the SavedModel at `model_path` to `base_directory/version` all at once.
+
+  Returns:
+    The final version directory.
+  Raises:
+    FileExistsError: if that version already exists (versions are immutable).
+  """
+  final = os.path.join(base_directory, version)
+  if fileio.exists(final):
+    raise FileExistsError(f"{final}: model version already exists; versions are immutable")
+  staging = os.path.join(base_directory, f".staging-{version}")
+  if fileio.exists(staging):
+    fileio.rmtree(staging)  # left over from a push that was killed midway
+  fileio.makedirs(base_directory)
+  io_utils.copy_dir(model_path, staging, deny_regex_patterns=[r"saved_model\.pb"])
+  saved_model = os.path.join(model_path, "saved_model.pb")
+  if fileio.exists(saved_model):
+    io_utils.copy_file(saved_model, os.path.join(staging, "saved_model.pb"))
+  fileio.rename(staging, final)
+  return final
+
+
+def next_version(base_directory: str) -> str:
+  """A Unix-timestamp version, bumped past any existing version (two pushes in one second)."""
+  version = int(time.time())
+  if fileio.exists(base_directory):
+    existing = [int(d.rstrip("/")) for d in fileio.listdir(base_directory) if d.rstrip("/").isdigit()]
+    if existing:
+      version = max(version, max(existing) + 1)
+  return str(version)
+
+
+class AtomicPushExecutor(pusher_executor.Executor):
+
+  def Do(self, input_dict: dict[str, list[types.Artifact]],
+         output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+    self._log_startup(input_dict, output_dict, exec_properties)
+    model_push = artifact_utils.get_single_instance(
+        output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+    if not self.CheckBlessing(input_dict):
+      self._MarkNotPushed(model_push)
+      return
+    model_path = self.GetModelPath(input_dict)
+    destination = pusher_pb2.PushDestination()
+    proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY],
+                              destination)
+    if destination.WhichOneof("destination") != "filesystem":
+      raise NotImplementedError("AtomicPushExecutor pushes to a filesystem destination only")
+    base = destination.filesystem.base_directory
+    version = next_version(base)
+    serving_path = push_atomically(model_path, base, version)
+    logging.info("Model pushed to serving path %s.", serving_path)
+    io_utils.copy_dir(model_path, model_push.uri)
+    self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)

@@ -1,0 +1,63 @@
+"""RunReport: one self-contained HTML report per run.
+
+Output `report` (`RunReportArtifact`): `{uri}/report.html`.
+"""
+
+import os
+
+from tfx import v1 as tfx
+from tfx.types import artifact
+from tfx.types import standard_artifacts
+
+from components.edge_export import export
+from components.image_ingest import ingest
+from components.run_report import report as report_lib
+
+
+class RunReportArtifact(artifact.Artifact):
+  """An HTML run report. Layout: `{uri}/report.html`."""
+  TYPE_NAME = "cvpipe.RunReport"
+
+
+def _read_lines(path: str) -> list[str]:
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if not tf.io.gfile.exists(path):
+    return []
+  with tf.io.gfile.GFile(path) as f:
+    return [line for line in f.read().splitlines() if line]
+
+
+@tfx.dsl.components.component
+def RunReport(
+    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
+    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
+    evaluation: tfx.dsl.components.InputArtifact[standard_artifacts.ModelEvaluation],
+    blessing: tfx.dsl.components.InputArtifact[standard_artifacts.ModelBlessing],
+    edge_model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
+    pushed_model: tfx.dsl.components.InputArtifact[standard_artifacts.PushedModel],
+    report: tfx.dsl.components.OutputArtifact[RunReportArtifact],
+    title: tfx.dsl.components.Parameter[str] = "cvpipe run",
+) -> None:
+  """Writes metrics, confusion matrix, sample predictions, quarantine and artifact paths."""
+  class_names = _read_lines(os.path.join(model.uri, export.KERAS_DIR, export.LABELS_FILE))
+  pushed = bool(pushed_model.get_int_custom_property("pushed"))
+  pushed_to = pushed_model.get_string_custom_property("pushed_destination") if pushed else None
+  samples = report_lib.predict_samples(os.path.join(model.uri, "Format-Serving"),
+                                       os.path.join(examples.uri, "Split-eval", "*"))
+  edge_files = {f"edge: {m['file']}": os.path.join(edge_model.uri, m["file"])
+                for m in (report_lib.read_json(os.path.join(edge_model.uri, export.METRICS_FILE))
+                          or {"models": {}})["models"].values()}
+  html_text = report_lib.render(
+      title=title,
+      evaluation=report_lib.read_evaluation(evaluation.uri),
+      blessed=bool(blessing.get_int_custom_property("blessed")),
+      class_names=class_names,
+      ingest_summary=report_lib.read_json(os.path.join(examples.uri, ingest.COUNTS_FILE)) or {},
+      quarantine=ingest.read_quarantine(examples.uri),
+      edge_metrics=report_lib.read_json(os.path.join(edge_model.uri, export.METRICS_FILE)),
+      samples=samples,
+      artifacts={"examples": examples.uri, "trained model": model.uri,
+                 "evaluation": evaluation.uri, "edge models": edge_model.uri,
+                 **({"serving model": pushed_to} if pushed_to else {}), **edge_files},
+      pushed_to=pushed_to)
+  report_lib.write_report(report.uri, html_text)

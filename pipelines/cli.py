@@ -1,0 +1,137 @@
+"""The `cvpipe` command.
+
+  cvpipe run classification [--data DIR|manifest.csv] [--config FILE.yaml] [--output DIR]
+  cvpipe compile classification --target kubeflow [--config FILE.yaml] [--data gs://...]
+  cvpipe predict --model SERVING_DIR IMAGE...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+# tf.keras must be Keras 2 (tf-keras) for TFX 1.16, TFT and TFMA; set before TensorFlow loads.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _parser() -> argparse.ArgumentParser:
+  from pipelines import tasks  # pylint: disable=g-import-not-at-top
+  parser = argparse.ArgumentParser(prog="cvpipe", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  sub = parser.add_subparsers(dest="command", required=True)
+
+  run = sub.add_parser("run", help="run a task pipeline locally (Beam DirectRunner)")
+  run.add_argument("task", choices=tasks.NAMES)
+  run.add_argument("--data", help="folder with one sub-folder per class, or a CSV manifest "
+                   "(path,label[,split]); local or gs://. Default: the embedded digits")
+  run.add_argument("--config", help="YAML overrides (unknown keys are an error)")
+  run.add_argument("--output", default="cvpipe-output",
+                   help="folder for pipeline root, metadata, serving models, logs "
+                   "(default: ./cvpipe-output)")
+  run.add_argument("--verbose", action="store_true", help="print INFO logs to the console")
+
+  comp = sub.add_parser("compile", help="compile a task pipeline for an orchestrator")
+  comp.add_argument("task", choices=tasks.NAMES)
+  comp.add_argument("--target", choices=["kubeflow"], default="kubeflow",
+                    help="kubeflow: Kubeflow Pipelines V2 / Vertex AI pipeline JSON")
+  comp.add_argument("--config", help="YAML overrides; `infra.kubeflow` sets image, "
+                    "pipeline_root, serving_dir and Dataflow beam_pipeline_args")
+  comp.add_argument("--data", help="data source the compiled pipeline reads (e.g. gs://...)")
+  comp.add_argument("--output", help="pipeline JSON path (default: <pipeline name>.json)")
+
+  pred = sub.add_parser("predict", help="answer a TF Serving REST predict request locally")
+  pred.add_argument("--model", required=True,
+                    help="a pushed model: <serving>/<model> (latest version) or a version dir")
+  pred.add_argument("images", nargs="+")
+  return parser
+
+
+def _run(args) -> int:
+  from pipelines import runners  # pylint: disable=g-import-not-at-top
+  from pipelines import tasks  # pylint: disable=g-import-not-at-top
+  from components.image_ingest import ingest  # pylint: disable=g-import-not-at-top
+  task = tasks.get(args.task)
+  run_cfg = task.load_config(args.config, None)
+  cfg = task.task_config(run_cfg)
+  layout = runners.LocalLayout(os.path.abspath(args.output))
+  source = args.data or task.data_source(cfg)
+  if not source:
+    source = task.write_default_data(layout.data_dir)
+    print(f"data: embedded default, written to {source}")
+  elif "://" not in source:
+    source = os.path.abspath(source)
+  runtime = runners.local_runtime(args.task, run_cfg.infra, layout, source,
+                                  ingest.input_fingerprint(source))
+  pipeline = task.create_pipeline(cfg, runtime)
+  result = runners.run_local(pipeline, layout, verbose=args.verbose)
+  _print_outcome(result)
+  return 0
+
+
+def _print_outcome(result) -> None:
+  pushed = result.output_properties("Pusher", "pushed_model")
+  blessing = result.output_properties("Evaluator", "blessing")
+  edge = result.output_properties("EdgeExport", "edge_model")
+  print(f"\nfinished in {result.wall_seconds:.0f}s")
+  if pushed.get("pushed"):
+    print(f"serving model:  {pushed['pushed_destination']}  (TF Serving version "
+          f"{pushed.get('pushed_version')})")
+  else:
+    why = "the Evaluator did not bless it" if not blessing.get("blessed") else "see the log"
+    print(f"serving model:  NOT pushed ({why}); the candidate is in "
+          f"{result.output_uri('Trainer', 'model')}")
+  edge_uri = result.output_uri("EdgeExport", "edge_model")
+  if edge_uri:
+    files = sorted(f for f in os.listdir(edge_uri) if f.endswith((".tflite", ".onnx")))
+    status = "blessed for edge" if edge.get("edge_blessed") else "NOT blessed for edge"
+    print(f"edge models:    {edge_uri}  ({status})")
+    for f in files:
+      print(f"                  {f}")
+  report = result.output_uri("RunReport", "report")
+  if report:
+    print(f"report:         {os.path.join(report, 'report.html')}")
+
+
+def _compile(args) -> int:
+  from pipelines import runners  # pylint: disable=g-import-not-at-top
+  from pipelines import tasks  # pylint: disable=g-import-not-at-top
+  task = tasks.get(args.task)
+  run_cfg = task.load_config(args.config, None)
+  cfg = task.task_config(run_cfg)
+  source = args.data or task.data_source(cfg)
+  if not source:
+    print("compile needs a data source the cluster can read: --data gs://... or "
+          f"{args.task}.data.source in --config", file=sys.stderr)
+    return 2
+  runtime = runners.kubeflow_runtime(args.task, run_cfg.infra, source)
+  pipeline = task.create_pipeline(cfg, runtime)
+  out = runners.compile_kubeflow(pipeline, run_cfg.infra.kubeflow.image,
+                                 args.output or f"{runtime.pipeline_name}.json")
+  print(f"wrote {out}")
+  return 0
+
+
+def _predict(args) -> int:
+  from pipelines import serving  # pylint: disable=g-import-not-at-top
+  response = serving.predict(args.model, serving.image_request(args.images))
+  for path, p in zip(args.images, response["predictions"]):
+    print(f"{path}: {p['predicted_class']} ({p['predicted_score']:.3f})")
+  return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+  args = _parser().parse_args(argv)
+  from components.image_ingest.ingest import IngestError  # pylint: disable=g-import-not-at-top
+  from pipelines.config_loader import ConfigError  # pylint: disable=g-import-not-at-top
+  try:
+    return {"run": _run, "compile": _compile, "predict": _predict}[args.command](args)
+  except (ConfigError, IngestError, FileNotFoundError) as e:
+    print(f"cvpipe: error: {e}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+  sys.exit(main())

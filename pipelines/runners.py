@@ -1,0 +1,244 @@
+"""Runs task pipelines locally (LocalDagRunner on the Beam DirectRunner, SQLite MLMD, cache on)
+and compiles them for Kubeflow V2 / Vertex AI (KubeflowV2DagRunner). Runners import pipelines,
+never the reverse."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import logging
+import os
+import sys
+import time
+from typing import Callable, Iterator
+
+from pipelines.infra import InfraConfig
+from pipelines.runtime import PipelineRuntime
+
+# MLMD execution states (ml_metadata.proto.Execution.State) worth naming.
+_STATE_NAMES = {0: "UNKNOWN", 1: "NEW", 2: "RUNNING", 3: "COMPLETE", 4: "FAILED", 5: "CACHED",
+                6: "CANCELED"}
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalLayout:
+  """Where a local run keeps everything, under one output folder."""
+  output_dir: str
+
+  @property
+  def pipeline_root(self) -> str:
+    return os.path.join(self.output_dir, "pipeline_root")
+
+  @property
+  def metadata_path(self) -> str:
+    return os.path.join(self.output_dir, "metadata.sqlite")
+
+  @property
+  def serving_dir(self) -> str:
+    return os.path.join(self.output_dir, "serving")
+
+  @property
+  def data_dir(self) -> str:
+    return os.path.join(self.output_dir, "data")
+
+  @property
+  def logs_dir(self) -> str:
+    return os.path.join(self.output_dir, "logs")
+
+
+def pipeline_name(task: str, infra: InfraConfig) -> str:
+  return infra.pipeline_name or f"cvpipe-{task}"
+
+
+def local_runtime(task: str, infra: InfraConfig, layout: LocalLayout, data_source: str,
+                  input_fingerprint: str) -> PipelineRuntime:
+  return PipelineRuntime(
+      pipeline_name=pipeline_name(task, infra),
+      pipeline_root=os.path.abspath(layout.pipeline_root),
+      serving_dir=os.path.abspath(layout.serving_dir),
+      data_source=data_source,
+      input_fingerprint=input_fingerprint,
+      metadata_path=os.path.abspath(layout.metadata_path),
+      beam_pipeline_args=tuple(infra.local_beam_args()),
+      enable_cache=infra.enable_cache)
+
+
+def kubeflow_runtime(task: str, infra: InfraConfig, data_source: str) -> PipelineRuntime:
+  kf = infra.kubeflow
+  return PipelineRuntime(
+      pipeline_name=pipeline_name(task, infra),
+      pipeline_root=kf.pipeline_root,
+      serving_dir=kf.serving_dir,
+      data_source=data_source,
+      # The data is not reachable at compile time; Vertex caches ingest by its parameters, so
+      # change `source` (e.g. a dated folder) or disable caching when the data changes.
+      input_fingerprint="",
+      metadata_path=None,
+      beam_pipeline_args=tuple(kf.beam_pipeline_args),
+      enable_cache=infra.enable_cache)
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress
+
+
+class _ProgressHandler(logging.Handler):
+  """Turns LocalDagRunner's log lines into one progress line per component."""
+
+  def __init__(self, node_ids: list[str], emit: Callable[[str], None]):
+    super().__init__(logging.INFO)
+    self._nodes = node_ids
+    self._emit = emit
+    self._start = 0.0
+    self._cached = False
+
+  def emit(self, record: logging.LogRecord) -> None:
+    msg, args = record.msg, record.args or ()
+    if msg == "Component %s is running.":
+      self._start, self._cached = time.monotonic(), False
+      node = args[0]
+      self._emit(f"[{self._index(node)}/{len(self._nodes)}] {node} ...")
+    elif msg == "A cached execution %d is used.":
+      self._cached = True
+    elif msg == "Skipping execution for %s":
+      self._cached = True
+    elif msg == "Component %s is finished.":
+      node = args[0]
+      how = "cached" if self._cached else f"done in {time.monotonic() - self._start:.1f}s"
+      self._emit(f"[{self._index(node)}/{len(self._nodes)}] {node} {how}")
+
+  def _index(self, node: str) -> int:
+    return self._nodes.index(node) + 1 if node in self._nodes else 0
+
+
+@contextlib.contextmanager
+def _logging_for_run(node_ids: list[str], log_file: str, verbose: bool,
+                     emit: Callable[[str], None]) -> Iterator[None]:
+  """INFO logs go to `log_file`; the console gets progress lines and warnings (all if verbose)."""
+  import absl.logging  # pylint: disable=g-import-not-at-top
+  os.makedirs(os.path.dirname(log_file), exist_ok=True)
+  root = logging.getLogger()
+  absl_logger = logging.getLogger("absl")
+  file_handler = logging.FileHandler(log_file)
+  file_handler.setLevel(logging.INFO)
+  file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+  progress = _ProgressHandler(node_ids, emit)
+  saved = (root.level, absl_logger.level, [(h, h.level) for h in root.handlers])
+  if not root.handlers:
+    root.addHandler(logging.StreamHandler(sys.stderr))
+  for h in root.handlers:
+    h.setLevel(logging.INFO if verbose else logging.WARNING)
+  root.setLevel(logging.INFO)
+  absl_logger.setLevel(logging.INFO)
+  absl.logging.set_verbosity(absl.logging.INFO)
+  root.addHandler(file_handler)
+  absl_logger.addHandler(progress)
+  try:
+    yield
+  finally:
+    absl_logger.removeHandler(progress)
+    root.removeHandler(file_handler)
+    file_handler.close()
+    root.setLevel(saved[0])
+    absl_logger.setLevel(saved[1])
+    for h, level in saved[2]:
+      h.setLevel(level)
+
+
+# ---------------------------------------------------------------------------------------------
+# Results from MLMD
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeResult:
+  node_id: str
+  executions: int  # all executions of the node in this metadata store
+  last_state: str  # COMPLETE, CACHED, FAILED, ...
+  outputs: dict[str, list[dict]]  # output key -> [{"uri", "properties"}]
+
+
+def node_results(metadata_path: str, pipeline: str) -> dict[str, NodeResult]:
+  """The latest execution of every node of `pipeline` in a local SQLite MLMD store."""
+  from ml_metadata import metadata_store  # pylint: disable=g-import-not-at-top
+  from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = metadata_path
+  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+  store = metadata_store.MetadataStore(config)
+  results = {}
+  prefix = f"{pipeline}."
+  for ctx in store.get_contexts_by_type("node"):
+    if not ctx.name.startswith(prefix):
+      continue
+    node_id = ctx.name[len(prefix):]
+    executions = sorted(store.get_executions_by_context(ctx.id), key=lambda e: e.id)
+    if not executions:
+      continue
+    last = executions[-1]
+    outputs: dict[str, list[dict]] = {}
+    events = [e for e in store.get_events_by_execution_ids([last.id])
+              if e.type in (metadata_store_pb2.Event.OUTPUT,
+                            metadata_store_pb2.Event.DECLARED_OUTPUT)]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+    for e in events:
+      key = e.path.steps[0].key if e.path.steps else ""
+      a = artifacts[e.artifact_id]
+      props = {k: getattr(v, v.WhichOneof("value")) for k, v in a.custom_properties.items()
+               if v.WhichOneof("value") in ("int_value", "double_value", "string_value")}
+      outputs.setdefault(key, []).append({"uri": a.uri, "properties": props})
+    results[node_id] = NodeResult(node_id, len(executions),
+                                  _STATE_NAMES.get(last.last_known_state, "?"), outputs)
+  return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Runners
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalRunResult:
+  pipeline_name: str
+  layout: LocalLayout
+  nodes: dict[str, NodeResult]
+  wall_seconds: float
+
+  def output_uri(self, node: str, key: str) -> str | None:
+    outs = self.nodes.get(node)
+    items = outs.outputs.get(key) if outs else None
+    return items[0]["uri"] if items else None
+
+  def output_properties(self, node: str, key: str) -> dict:
+    outs = self.nodes.get(node)
+    items = outs.outputs.get(key) if outs else None
+    return items[0]["properties"] if items else {}
+
+
+def run_local(pipeline, layout: LocalLayout, verbose: bool = False,
+              emit: Callable[[str], None] = print) -> LocalRunResult:
+  """Runs a TFX pipeline with LocalDagRunner, printing a progress line per component."""
+  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  node_ids = [c.id for c in pipeline.components]
+  stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+  log_file = os.path.join(layout.logs_dir, f"run-{stamp}.log")
+  emit(f"running {pipeline.pipeline_info.pipeline_name}: {len(node_ids)} components "
+       f"(full log: {log_file})")
+  start = time.monotonic()
+  with _logging_for_run(node_ids, log_file, verbose, emit):
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+  return LocalRunResult(pipeline.pipeline_info.pipeline_name, layout,
+                        node_results(os.path.abspath(layout.metadata_path),
+                                     pipeline.pipeline_info.pipeline_name),
+                        time.monotonic() - start)
+
+
+def compile_kubeflow(pipeline, image: str, output_file: str) -> str:
+  """Writes the Kubeflow V2 / Vertex AI pipeline JSON for `pipeline`, run in `image`."""
+  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  out_dir = os.path.dirname(os.path.abspath(output_file))
+  os.makedirs(out_dir, exist_ok=True)
+  runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+      config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
+      output_dir=out_dir, output_filename=os.path.basename(output_file))
+  runner.run(pipeline, write_out=True)
+  return os.path.join(out_dir, os.path.basename(output_file))

@@ -1,0 +1,31 @@
+"""Where and how one pipeline run executes: paths, metadata store, Beam args, cache.
+
+Built by `pipelines.runners` for a local run or a Kubeflow compile; `create_pipeline` only reads it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from tfx import v1 as tfx
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineRuntime:
+  pipeline_name: str
+  pipeline_root: str
+  serving_dir: str  # TF Serving base: models go to <serving_dir>/<model_name>/<version>/
+  data_source: str
+  input_fingerprint: str = ""
+  metadata_path: str | None = None  # SQLite MLMD store for local runs; None on Kubeflow
+  beam_pipeline_args: tuple[str, ...] = ()
+  enable_cache: bool = True
+
+  def serving_model_dir(self, model_name: str) -> str:
+    return os.path.join(self.serving_dir, model_name)
+
+  def metadata_connection_config(self):
+    if self.metadata_path is None:
+      return None
+    return tfx.orchestration.metadata.sqlite_metadata_connection_config(self.metadata_path)

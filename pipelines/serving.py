@@ -1,0 +1,115 @@
+"""TF Serving's REST predict API, answered in-process from a SavedModel directory.
+
+There is no tensorflow_model_server binary here; this reproduces its request/response JSON shape
+(`{"signature_name", "instances": [{"b64": ...}]}` -> `{"predictions": [...]}`) on the same
+SavedModel signature, so tests and `cvpipe predict` exercise exactly what TF Serving would serve.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+
+class RequestError(ValueError):
+  """The request is not a valid TF Serving REST predict request for this model."""
+
+
+def latest_version_dir(path: str) -> str:
+  """`path` itself if it holds a SavedModel, else its highest numeric version sub-directory."""
+  if tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
+    return path
+  versions = [d.rstrip("/") for d in tf.io.gfile.listdir(path) if d.rstrip("/").isdigit()]
+  if not versions:
+    raise FileNotFoundError(f"{path}: no SavedModel and no numeric version directories")
+  return os.path.join(path, max(versions, key=int))
+
+
+def _decode(value: Any) -> Any:
+  if isinstance(value, dict) and set(value) == {"b64"}:
+    return base64.b64decode(value["b64"])
+  if isinstance(value, list):
+    return [_decode(v) for v in value]
+  return value
+
+
+def predict(model_dir: str, request: dict, loaded=None) -> dict:
+  """Answers a REST predict request (row 'instances' or columnar 'inputs' format).
+
+  Raises:
+    RequestError: for a malformed request or an unknown signature, as TF Serving would (400).
+  """
+  loaded = loaded or tf.saved_model.load(latest_version_dir(model_dir))
+  name = request.get("signature_name", "serving_default")
+  if name not in loaded.signatures:
+    raise RequestError(f"unknown signature_name {name!r}; available: {sorted(loaded.signatures)}")
+  fn = loaded.signatures[name]
+  _, kwargs = fn.structured_input_signature
+  input_names = sorted(kwargs)
+  if "instances" in request:
+    instances = request["instances"]
+    if not isinstance(instances, list) or not instances:
+      raise RequestError("'instances' must be a non-empty list")
+    if len(input_names) == 1 and not (isinstance(instances[0], dict)
+                                      and set(instances[0]) == set(input_names)):
+      columns = {input_names[0]: [_decode(i) for i in instances]}
+    else:
+      columns = {k: [_decode(i[k]) for i in instances] for k in input_names}
+    row_format = True
+  elif "inputs" in request:
+    inputs = request["inputs"]
+    columns = ({k: _decode(inputs[k]) for k in input_names} if isinstance(inputs, dict)
+               else {input_names[0]: _decode(inputs)})
+    row_format = False
+  else:
+    raise RequestError("request needs 'instances' or 'inputs'")
+  try:
+    tensors = {k: tf.constant(v, dtype=kwargs[k].dtype) for k, v in columns.items()}
+    outputs = fn(**tensors)
+  except (tf.errors.InvalidArgumentError, ValueError, TypeError) as e:
+    raise RequestError(f"cannot run signature {name!r} on the request: {e}") from None
+  plain = {k: _to_json(v.numpy()) for k, v in outputs.items()}
+  if not row_format:
+    return {"outputs": plain}
+  n = len(next(iter(plain.values())))
+  return {"predictions": [{k: plain[k][i] for k in plain} for i in range(n)]}
+
+
+def _to_json(array: np.ndarray) -> Any:
+  if array.dtype == object or array.dtype.kind == "S":
+    return np.vectorize(lambda b: b.decode("utf-8", "replace"), otypes=[object])(array).tolist() \
+        if array.size else array.tolist()
+  return array.tolist()
+
+
+def image_request(paths: list[str], signature_name: str = "serving_default") -> dict:
+  """A REST predict request with the given image files as b64 instances."""
+  instances = []
+  for p in paths:
+    with tf.io.gfile.GFile(p, "rb") as f:
+      instances.append({"b64": base64.b64encode(f.read()).decode()})
+  return {"signature_name": signature_name, "instances": instances}
+
+
+def main(argv: list[str]) -> int:
+  """`python -m pipelines.serving MODEL_DIR < request.json` prints the response JSON."""
+  if len(argv) != 1:
+    print("usage: python -m pipelines.serving MODEL_DIR < request.json", file=sys.stderr)
+    return 2
+  try:
+    response = predict(argv[0], json.load(sys.stdin))
+  except RequestError as e:
+    print(json.dumps({"error": str(e)}))
+    return 1
+  print(json.dumps(response))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,34 @@
+"""Image preprocessing shared by every task's tf.Transform `preprocessing_fn` and by exporters.
+
+One definition of "decode, resize, scale" so the training graph, the serving graph (through
+tf.Transform) and the edge exporters' sidecar metadata agree.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+# Pixels are scaled to [0, 1]: model_input = pixel * SCALE + OFFSET. Edge runtimes apply the same.
+SCALE = 1.0 / 255.0
+OFFSET = 0.0
+
+
+def decode_and_resize(image_bytes: tf.Tensor, height: int, width: int,
+                      channels: int) -> tf.Tensor:
+  """Decodes a batch of encoded images (PNG, JPEG, GIF, BMP) to float32 [N, height, width, channels].
+
+  Args:
+    image_bytes: string tensor of shape [N] (or [N, 1]) holding encoded images.
+  Returns:
+    Images resized with bilinear interpolation and scaled to [0, 1].
+  """
+  image_bytes = tf.reshape(image_bytes, [-1])
+
+  def one(data):
+    image = tf.io.decode_image(data, channels=channels, expand_animations=False)
+    image = tf.image.resize(tf.cast(image, tf.float32), [height, width], antialias=True)
+    return image
+
+  images = tf.map_fn(one, image_bytes,
+                     fn_output_signature=tf.TensorSpec([height, width, channels], tf.float32))
+  return tf.clip_by_value(images * SCALE + OFFSET, 0.0, 1.0)
