@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 
 from pipelines.infra import InfraConfig
 from pipelines.runtime import PipelineRuntime
+from pipelines.runtime import code_fingerprint
 
 # MLMD execution states (ml_metadata.proto.Execution.State) worth naming.
 _STATE_NAMES = {0: "UNKNOWN", 1: "NEW", 2: "RUNNING", 3: "COMPLETE", 4: "FAILED", 5: "CACHED",
@@ -61,7 +62,8 @@ def local_runtime(task: str, infra: InfraConfig, layout: LocalLayout, data_sourc
       input_fingerprint=input_fingerprint,
       metadata_path=os.path.abspath(layout.metadata_path),
       beam_pipeline_args=tuple(infra.local_beam_args()),
-      enable_cache=infra.enable_cache)
+      enable_cache=infra.enable_cache,
+      code_version=code_fingerprint())
 
 
 def kubeflow_runtime(task: str, infra: InfraConfig, data_source: str) -> PipelineRuntime:
@@ -76,7 +78,8 @@ def kubeflow_runtime(task: str, infra: InfraConfig, data_source: str) -> Pipelin
       input_fingerprint="",
       metadata_path=None,
       beam_pipeline_args=tuple(kf.beam_pipeline_args),
-      enable_cache=infra.enable_cache)
+      enable_cache=infra.enable_cache,
+      code_version=code_fingerprint())
 
 
 # ---------------------------------------------------------------------------------------------

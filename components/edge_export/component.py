@@ -34,8 +34,13 @@ def EdgeExport(
     int8_max_accuracy_drop: tfx.dsl.components.Parameter[float] = 0.01,
     representative_examples: tfx.dsl.components.Parameter[int] = 200,
     onnx_opset: tfx.dsl.components.Parameter[int] = 15,
+    code_version: tfx.dsl.components.Parameter[str] = "",
 ) -> None:
-  """Converts the trained Keras model for edge runtimes and blesses it only if int8 holds up."""
+  """Converts the trained Keras model for edge runtimes and blesses it only if int8 holds up.
+
+  `code_version` only keys TFX's cache to the code that runs here.
+  """
+  del code_version
   keras_uri = os.path.join(model.uri, export.KERAS_DIR)
   with artifact_io.local_input_dir(keras_uri) as keras_dir, \
       artifact_io.local_output_dir(edge_model.uri) as out_dir:

@@ -36,6 +36,8 @@ class ImageIngestSpec(ComponentSpec):
       "max_pixels": ExecutionParameter(type=int),
       # Fingerprint of the files behind `source`: changed data invalidates TFX's cache.
       "input_fingerprint": ExecutionParameter(type=str),
+      # Source hash of cvpipe: changed ingest code invalidates the cache too.
+      "code_version": ExecutionParameter(type=str),
   }
   INPUTS: dict[str, ChannelParameter] = {}
   OUTPUTS = {"examples": ChannelParameter(type=standard_artifacts.Examples)}
@@ -69,9 +71,9 @@ class ImageIngest(base_beam_component.BaseBeamComponent):
 
   def __init__(self, source: str, labels: tuple[str, ...] = (), train_percent: int = 80,
                max_file_bytes: int = 20 << 20, max_pixels: int = 40_000_000,
-               input_fingerprint: str = ""):
+               input_fingerprint: str = "", code_version: str = ""):
     super().__init__(ImageIngestSpec(
         source=source, labels=json.dumps(list(labels)), train_percent=train_percent,
         max_file_bytes=max_file_bytes, max_pixels=max_pixels,
-        input_fingerprint=input_fingerprint,
+        input_fingerprint=input_fingerprint, code_version=code_version,
         examples=types.Channel(type=standard_artifacts.Examples)))

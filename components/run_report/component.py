@@ -37,8 +37,13 @@ def RunReport(
     pushed_model: tfx.dsl.components.InputArtifact[standard_artifacts.PushedModel],
     report: tfx.dsl.components.OutputArtifact[RunReportArtifact],
     title: tfx.dsl.components.Parameter[str] = "cvpipe run",
+    code_version: tfx.dsl.components.Parameter[str] = "",
 ) -> None:
-  """Writes metrics, confusion matrix, sample predictions, quarantine and artifact paths."""
+  """Writes metrics, confusion matrix, sample predictions, quarantine and artifact paths.
+
+  `code_version` only keys TFX's cache to the code that runs here.
+  """
+  del code_version
   class_names = _read_lines(os.path.join(model.uri, export.KERAS_DIR, export.LABELS_FILE))
   pushed = bool(pushed_model.get_int_custom_property("pushed"))
   pushed_to = pushed_model.get_string_custom_property("pushed_destination") if pushed else None

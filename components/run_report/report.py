@@ -113,6 +113,9 @@ def confusion_image(matrix: np.ndarray, class_names: Sequence[str], cell: int = 
   """Renders a row-normalised confusion matrix with counts (rows: actual, columns: predicted)."""
   n = matrix.shape[0]
   names = [str(class_names[i]) if i < len(class_names) else str(i) for i in range(n)]
+  order = sorted(range(n), key=lambda i: names[i])  # show classes by name, not vocabulary order
+  matrix = matrix[np.ix_(order, order)]
+  names = [names[i] for i in order]
   margin = 12 + 8 * min(16, max(len(s) for s in names))
   size = (margin + n * cell + 10, margin + n * cell + 10)
   img = np.full((*size, 3), 255, np.uint8)
@@ -161,25 +164,41 @@ def sample_grid(images: Sequence[bytes], truths: Sequence[str], preds: Sequence[
   return grid
 
 
-def predict_samples(serving_model_dir: str, examples_pattern: str,
-                    count: int = 24) -> tuple[list[bytes], list[str], list[str], list[float]]:
-  """Runs the serving signature (encoded bytes in) on the first `count` eval examples."""
+def predict_samples(serving_model_dir: str, examples_pattern: str, count: int = 24,
+                    pool: int = 512) -> tuple[list[bytes], list[str], list[str], list[float]]:
+  """Runs the serving signature (encoded bytes in) on eval examples and picks `count` to show.
+
+  Mistakes come first, then the rest round-robin over true classes, from the first `pool`.
+  """
   files = sorted(tf.io.gfile.glob(examples_pattern))
   spec = {"image": tf.io.FixedLenFeature([], tf.string),
           "label": tf.io.FixedLenFeature([], tf.string)}
-  ds = tf.data.TFRecordDataset(files, compression_type="GZIP").take(count)
   images, truths = [], []
-  for record in ds.as_numpy_iterator():
+  for record in tf.data.TFRecordDataset(files, compression_type="GZIP").take(pool):
     ex = tf.io.parse_single_example(record, spec)
     images.append(ex["image"].numpy())
     truths.append(ex["label"].numpy().decode())
   if not images:
     return [], [], [], []
   serve = tf.saved_model.load(serving_model_dir).signatures["serving_default"]
-  out = serve(tf.constant(images))
-  preds = [p.decode() for p in out["predicted_class"].numpy()]
-  scores = [float(s) for s in out["predicted_score"].numpy()]
-  return images, truths, preds, scores
+  preds, scores = [], []
+  for i in range(0, len(images), 128):
+    out = serve(tf.constant(images[i:i + 128]))
+    preds += [p.decode() for p in out["predicted_class"].numpy()]
+    scores += [float(s) for s in out["predicted_score"].numpy()]
+  wrong = [i for i in range(len(images)) if preds[i] != truths[i]]
+  by_class: dict[str, list[int]] = {}
+  for i in range(len(images)):
+    if preds[i] == truths[i]:
+      by_class.setdefault(truths[i], []).append(i)
+  chosen = wrong[:count // 2]
+  queues = [by_class[c] for c in sorted(by_class)]
+  while len(chosen) < count and any(queues):
+    for q in queues:
+      if q and len(chosen) < count:
+        chosen.append(q.pop(0))
+  return ([images[i] for i in chosen], [truths[i] for i in chosen], [preds[i] for i in chosen],
+          [scores[i] for i in chosen])
 
 
 # ---------------------------------------------------------------------------------------------

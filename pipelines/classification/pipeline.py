@@ -21,7 +21,6 @@ TASK = "classification"
 
 def eval_config(cfg: ClassificationConfig) -> tfma.EvalConfig:
   """Accuracy lower bound and change threshold on the overall slice; metrics per class."""
-  accuracy = "sparse_categorical_accuracy"
   gate = tfma.MetricThreshold(
       value_threshold=tfma.GenericValueThreshold(
           lower_bound={"value": cfg.evaluation.accuracy_lower_bound}),
@@ -35,19 +34,20 @@ def eval_config(cfg: ClassificationConfig) -> tfma.EvalConfig:
       # Overall, and one slice per true class (its accuracy there is the class's recall).
       slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[model.LABEL_KEY])],
       metrics_specs=[tfma.MetricsSpec(
-          metrics=[tfma.MetricConfig(class_name="SparseCategoricalAccuracy"),
+          metrics=[tfma.MetricConfig(
+                       class_name="SparseCategoricalAccuracy",
+                       # The gate applies to the overall slice only, not to each class.
+                       per_slice_thresholds=[tfma.PerSliceMetricThreshold(
+                           slicing_specs=[tfma.SlicingSpec()], threshold=gate)]),
                    tfma.MetricConfig(class_name="ExampleCount"),
-                   tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot")],
-          per_slice_thresholds={accuracy: tfma.PerSliceMetricThresholds(thresholds=[
-              tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
-                                           threshold=gate)])})])
+                   tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot")])])
 
 
 def create_pipeline(cfg: ClassificationConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
   ingest = ImageIngest(
       source=runtime.data_source, labels=cfg.data.labels, train_percent=cfg.data.train_percent,
       max_file_bytes=cfg.data.max_file_bytes, max_pixels=cfg.data.max_pixels,
-      input_fingerprint=runtime.input_fingerprint)
+      input_fingerprint=runtime.input_fingerprint, code_version=runtime.code_version)
   statistics = tfx.components.StatisticsGen(examples=ingest.outputs["examples"])
   schema = tfx.components.SchemaGen(statistics=statistics.outputs["statistics"],
                                     infer_feature_shape=True)
@@ -56,7 +56,8 @@ def create_pipeline(cfg: ClassificationConfig, runtime: PipelineRuntime) -> tfx.
   transform = tfx.components.Transform(
       examples=ingest.outputs["examples"], schema=schema.outputs["schema"],
       preprocessing_fn=model.PREPROCESSING_FN,
-      custom_config={"image": config_loader.to_dict(cfg.image)})
+      custom_config={"image": config_loader.to_dict(cfg.image),
+                     "code_version": runtime.code_version})
   trainer = tfx.components.Trainer(
       run_fn=model.RUN_FN,
       examples=transform.outputs["transformed_examples"],
@@ -64,7 +65,8 @@ def create_pipeline(cfg: ClassificationConfig, runtime: PipelineRuntime) -> tfx.
       schema=schema.outputs["schema"],
       train_args=tfx.proto.TrainArgs(),
       eval_args=tfx.proto.EvalArgs(),
-      custom_config={"classification": config_loader.to_dict(cfg)})
+      custom_config={"classification": config_loader.to_dict(cfg),
+                     "code_version": runtime.code_version})
   baseline = tfx.dsl.Resolver(
       strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
       model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
@@ -86,12 +88,12 @@ def create_pipeline(cfg: ClassificationConfig, runtime: PipelineRuntime) -> tfx.
       image_key=model.xf(model.IMAGE_KEY), label_key=model.xf(model.LABEL_KEY),
       int8_max_accuracy_drop=cfg.export.int8_max_accuracy_drop,
       representative_examples=cfg.export.representative_examples,
-      onnx_opset=cfg.export.onnx_opset)
+      onnx_opset=cfg.export.onnx_opset, code_version=runtime.code_version)
   report = RunReport(
       examples=ingest.outputs["examples"], model=trainer.outputs["model"],
       evaluation=evaluator.outputs["evaluation"], blessing=evaluator.outputs["blessing"],
       edge_model=edge.outputs["edge_model"], pushed_model=pusher.outputs["pushed_model"],
-      title=f"{runtime.pipeline_name}: {cfg.model_name}")
+      title=f"{runtime.pipeline_name}: {cfg.model_name}", code_version=runtime.code_version)
   return tfx.dsl.Pipeline(
       pipeline_name=runtime.pipeline_name,
       pipeline_root=runtime.pipeline_root,

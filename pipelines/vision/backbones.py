@@ -31,7 +31,7 @@ def small_cnn_features(inputs: keras.KerasTensor, widths: tuple[int, ...] = (32,
   for i, w in enumerate(widths):
     for j in range(2 if i < len(widths) - 1 else 1):
       x = layers.Conv2D(w, 3, padding="same", use_bias=False, name=f"conv{i}_{j}")(x)
-      x = layers.BatchNormalization(name=f"bn{i}_{j}")(x)
+      x = layers.BatchNormalization(momentum=0.9, name=f"bn{i}_{j}")(x)
       x = layers.ReLU(name=f"relu{i}_{j}")(x)
     if i < len(widths) - 1:
       x = layers.MaxPooling2D(name=f"pool{i}")(x)
