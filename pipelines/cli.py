@@ -51,22 +51,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args) -> int:
   from pipelines import runners  # pylint: disable=g-import-not-at-top
-  from pipelines import tasks  # pylint: disable=g-import-not-at-top
-  from components.image_ingest import ingest  # pylint: disable=g-import-not-at-top
-  task = tasks.get(args.task)
-  run_cfg = task.load_config(args.config, None)
-  cfg = task.task_config(run_cfg)
-  layout = runners.LocalLayout(os.path.abspath(args.output))
-  source = args.data or task.data_source(cfg)
-  if not source:
-    source = task.write_default_data(layout.data_dir)
-    print(f"data: embedded default, written to {source}")
-  elif "://" not in source:
-    source = os.path.abspath(source)
-  runtime = runners.local_runtime(args.task, run_cfg.infra, layout, source,
-                                  ingest.input_fingerprint(source))
-  pipeline = task.create_pipeline(cfg, runtime)
-  result = runners.run_local(pipeline, layout, verbose=args.verbose)
+  result = runners.run_task(args.task, args.output, data=args.data, config_path=args.config,
+                            verbose=args.verbose)
   _print_outcome(result)
   return 0
 
@@ -97,19 +83,8 @@ def _print_outcome(result) -> None:
 
 def _compile(args) -> int:
   from pipelines import runners  # pylint: disable=g-import-not-at-top
-  from pipelines import tasks  # pylint: disable=g-import-not-at-top
-  task = tasks.get(args.task)
-  run_cfg = task.load_config(args.config, None)
-  cfg = task.task_config(run_cfg)
-  source = args.data or task.data_source(cfg)
-  if not source:
-    print("compile needs a data source the cluster can read: --data gs://... or "
-          f"{args.task}.data.source in --config", file=sys.stderr)
-    return 2
-  runtime = runners.kubeflow_runtime(args.task, run_cfg.infra, source)
-  pipeline = task.create_pipeline(cfg, runtime)
-  out = runners.compile_kubeflow(pipeline, run_cfg.infra.kubeflow.image,
-                                 args.output or f"{runtime.pipeline_name}.json")
+  out = runners.compile_task(args.task, data=args.data, config_path=args.config,
+                             output_file=args.output)
   print(f"wrote {out}")
   return 0
 

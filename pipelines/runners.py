@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Callable, Iterator
 
+from pipelines.config_loader import ConfigError
 from pipelines.infra import InfraConfig
 from pipelines.runtime import PipelineRuntime
 from pipelines.runtime import code_fingerprint
@@ -245,3 +246,40 @@ def compile_kubeflow(pipeline, image: str, output_file: str) -> str:
       output_dir=out_dir, output_filename=os.path.basename(output_file))
   runner.run(pipeline, write_out=True)
   return os.path.join(out_dir, os.path.basename(output_file))
+
+
+def run_task(task_name: str, output_dir: str, data: str | None = None,
+             config_path: str | None = None, overrides: dict | None = None,
+             verbose: bool = False, emit: Callable[[str], None] = print) -> LocalRunResult:
+  """Runs a task's pipeline locally: config, data (embedded default if none), fingerprint, run."""
+  from components.image_ingest import ingest  # pylint: disable=g-import-not-at-top
+  from pipelines import tasks  # pylint: disable=g-import-not-at-top
+  task = tasks.get(task_name)
+  run_cfg = task.load_config(config_path, overrides)
+  cfg = task.task_config(run_cfg)
+  layout = LocalLayout(os.path.abspath(output_dir))
+  source = data or task.data_source(cfg)
+  if not source:
+    source = task.write_default_data(layout.data_dir)
+    emit(f"data: embedded default, written to {source}")
+  elif "://" not in source:
+    source = os.path.abspath(source)
+  runtime = local_runtime(task_name, run_cfg.infra, layout, source,
+                          ingest.input_fingerprint(source))
+  return run_local(task.create_pipeline(cfg, runtime), layout, verbose=verbose, emit=emit)
+
+
+def compile_task(task_name: str, data: str | None = None, config_path: str | None = None,
+                 overrides: dict | None = None, output_file: str | None = None) -> str:
+  """Compiles a task's pipeline to Kubeflow V2 / Vertex JSON; returns the file written."""
+  from pipelines import tasks  # pylint: disable=g-import-not-at-top
+  task = tasks.get(task_name)
+  run_cfg = task.load_config(config_path, overrides)
+  cfg = task.task_config(run_cfg)
+  source = data or task.data_source(cfg)
+  if not source:
+    raise ConfigError("compile needs a data source the cluster can read: --data gs://... or "
+                     f"{task_name}.data.source in the config")
+  runtime = kubeflow_runtime(task_name, run_cfg.infra, source)
+  return compile_kubeflow(task.create_pipeline(cfg, runtime), run_cfg.infra.kubeflow.image,
+                          output_file or f"{runtime.pipeline_name}.json")

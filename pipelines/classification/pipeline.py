@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
-from tfx.dsl.components.base import executor_spec
 
-from components.atomic_pusher.executor import AtomicPushExecutor
+from components.atomic_pusher.component import AtomicPusher
 from components.edge_export.component import EdgeExport
 from components.image_ingest.component import ImageIngest
 from components.run_report.component import RunReport
@@ -75,12 +74,12 @@ def create_pipeline(cfg: ClassificationConfig, runtime: PipelineRuntime) -> tfx.
   evaluator = tfx.components.Evaluator(
       examples=ingest.outputs["examples"], model=trainer.outputs["model"],
       baseline_model=baseline.outputs["model"], eval_config=eval_config(cfg))
-  pusher = tfx.components.Pusher(
+  pusher = AtomicPusher(
       model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
       push_destination=tfx.proto.PushDestination(
           filesystem=tfx.proto.PushDestination.Filesystem(
               base_directory=runtime.serving_model_dir(cfg.model_name))),
-      custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPushExecutor))
+  ).with_id("Pusher")
   edge = EdgeExport(
       model=trainer.outputs["model"],
       transformed_examples=transform.outputs["transformed_examples"],

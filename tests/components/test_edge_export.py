@@ -1,0 +1,83 @@
+import json
+import os
+
+import numpy as np
+import pytest
+import tf_keras as keras
+
+from components.edge_export import export
+from pipelines.classification import model
+from pipelines.classification.config import ImageConfig, TrainConfig
+from tests.conftest import digit_images
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+  """A small CNN trained briefly on real 16px digits, saved as a Keras bundle, with eval data."""
+  images = digit_images(classes=(0, 1, 7), per_class=20)
+  x = np.stack([im for c in images.values() for im in c])[..., None].astype(np.float32) / 255
+  y = np.repeat(np.arange(3), 20)
+  keras.utils.set_random_seed(0)
+  m = model.build_classifier(3, ImageConfig(16, 16, 1), TrainConfig())
+  m.compile("adam", "sparse_categorical_crossentropy")
+  m.fit(x, y, epochs=8, batch_size=8, verbose=0)
+  folder = str(tmp_path_factory.mktemp("keras"))
+  export.write_keras_bundle(m, ["0", "1", "7"], model.preprocessing_metadata(ImageConfig(16, 16, 1)),
+                            folder)
+  return folder, m, x, y
+
+
+def test_every_export_agrees_with_keras(bundle, tmp_path):
+  folder, m, x, y = bundle
+  result = export.export_edge(folder, x, y, str(tmp_path), int8_max_accuracy_drop=0.1,
+                              representative_examples=30)
+  reference = m.predict(x, verbose=0)
+  for variant in export.TFLITE_VARIANTS:
+    path = tmp_path / export.tflite_file(variant)
+    probs = export.tflite_predict(str(path), x)
+    assert probs.shape == (60, 3)
+    tol = 1e-5 if variant == "float32" else 0.1
+    np.testing.assert_allclose(probs, reference, atol=tol)
+  onnx_probs = export.onnx_predict(str(tmp_path / export.ONNX_FILE), x)
+  np.testing.assert_allclose(onnx_probs, reference, atol=1e-5)
+  assert result["models"]["tflite_int8"]["top1_agreement_with_keras"] > 0.9
+  assert result["models"]["tflite_int8"]["bytes"] < 0.35 * result["models"]["tflite_float32"]["bytes"]
+  assert result["edge_blessed"]
+  assert (tmp_path / export.BLESSED_FILE).exists()
+  assert (tmp_path / export.LABELS_FILE).read_text().split() == ["0", "1", "7"]
+  assert json.loads((tmp_path / export.PREPROCESSING_FILE).read_text())["scale"] == 1 / 255
+  metrics = json.loads((tmp_path / export.METRICS_FILE).read_text())
+  assert set(metrics["models"]) == {"tflite_float32", "tflite_float16", "tflite_dynamic_range",
+                                    "tflite_int8", "onnx"}
+
+
+def test_int8_beyond_the_margin_is_not_blessed(bundle, tmp_path):
+  folder, _, x, y = bundle
+  # A negative margin demands int8 beat float by 0.5: impossible, so never blessed.
+  result = export.export_edge(folder, x, y, str(tmp_path), int8_max_accuracy_drop=-0.5,
+                              representative_examples=10)
+  assert not result["edge_blessed"]
+  assert "int8 accuracy" in result["not_blessed_reasons"][0]
+  assert (tmp_path / export.NOT_BLESSED_FILE).exists()
+
+
+def test_unblessed_serving_model_is_not_blessed_for_edge(bundle, tmp_path):
+  folder, _, x, y = bundle
+  result = export.export_edge(folder, x[:10], y[:10], str(tmp_path), serving_blessed=False,
+                              int8_max_accuracy_drop=1.0, representative_examples=10)
+  assert not result["edge_blessed"]
+  assert result["not_blessed_reasons"] == ["the Evaluator did not bless the model"]
+
+
+def test_quantize_round_trips_within_one_step():
+  detail = {"dtype": np.int8, "quantization": (1 / 255, -128)}
+  x = np.linspace(0, 1, 11, dtype=np.float32)
+  assert np.abs(export.dequantize(export.quantize(x, detail), detail) - x).max() <= 1 / 255
+
+
+def test_unknown_variant_and_missing_representative_data_are_errors(bundle):
+  _, m, _, _ = bundle
+  with pytest.raises(ValueError, match="unknown TFLite variant"):
+    export.to_tflite(m, "int4")
+  with pytest.raises(ValueError, match="representative"):
+    export.to_tflite(m, "int8")

@@ -1,0 +1,66 @@
+import pytest
+
+from pipelines import config_loader
+from pipelines.classification import config
+from pipelines.config_loader import ConfigError
+
+
+def test_defaults_are_the_embedded_digits_run():
+  run = config.load()
+  assert run.classification.data.source == ""
+  assert run.classification.train.model == "small_cnn"
+  assert run.infra.local.direct_running_mode == "in_memory"
+
+
+def test_yaml_overrides_nested_keys_and_keeps_other_defaults(tmp_path):
+  path = tmp_path / "c.yaml"
+  path.write_text("classification:\n  image: {height: 24, width: 20}\n  train:\n"
+                  "    augment: {flip: true}\ninfra:\n  kubeflow:\n"
+                  "    beam_pipeline_args: ['--runner=DataflowRunner']\n")
+  run = config.load(path)
+  assert (run.classification.image.height, run.classification.image.width) == (24, 20)
+  assert run.classification.image.channels == 1
+  assert run.classification.train.augment.flip is True
+  assert run.classification.train.augment.zoom == 0.1
+  assert run.infra.kubeflow.beam_pipeline_args == ("--runner=DataflowRunner",)
+
+
+def test_unknown_key_is_an_error_naming_file_and_key(tmp_path):
+  path = tmp_path / "c.yaml"
+  path.write_text("classification:\n  train:\n    epoch: 3\n")
+  with pytest.raises(ConfigError,
+                     match=r"c\.yaml: unknown config key 'classification\.train\.epoch'.*epochs"):
+    config.load(path)
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"classification": {"train": {"epochs": "ten"}}}, r"train\.epochs: expected an integer"),
+    ({"classification": {"train": {"model": "resnet"}}}, r"train\.model: 'resnet' is not one of"),
+    ({"classification": {"image": {"channels": 2}}}, r"image\.channels: 2 is not one of"),
+    ({"classification": {"data": {"train_percent": 100}}}, r"train_percent must be in \[1, 99\]"),
+    ({"classification": {"evaluation": {"accuracy_lower_bound": 1.5}}}, r"accuracy_lower_bound"),
+    ({"classification": {"train": {"augment": True}}}, r"train\.augment: expected a mapping"),
+    ({"infra": {"local": {"direct_running_mode": "fast"}}}, r"direct_running_mode"),
+])
+def test_invalid_values_are_rejected(override, message):
+  with pytest.raises(ConfigError, match=message):
+    config.load(overrides=override)
+
+
+def test_invalid_yaml_names_the_file(tmp_path):
+  path = tmp_path / "bad.yaml"
+  path.write_text("classification: [unclosed\n")
+  with pytest.raises(ConfigError, match=r"bad\.yaml: invalid YAML"):
+    config.load(path)
+
+
+def test_to_dict_round_trips():
+  run = config.load(overrides={"classification": {"data": {"labels": ["a", "b"]}}})
+  again = config_loader.from_dict(config.ClassificationRun, config_loader.to_dict(run))
+  assert again == run
+
+
+def test_configs_are_frozen():
+  run = config.load()
+  with pytest.raises(Exception):
+    run.classification.train.epochs = 3  # type: ignore[misc]

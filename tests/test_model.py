@@ -1,0 +1,76 @@
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipelines.classification import model
+from pipelines.classification.config import ImageConfig, TrainConfig
+from pipelines.vision import backbones, preprocessing
+from tests.conftest import digit_images
+
+
+def _encoded(images, ext):
+  return [cv2.imencode(ext, im)[1].tobytes() for im in images]
+
+
+def test_decode_and_resize_reads_png_and_jpeg_of_any_size():
+  gray = np.tile(np.arange(0, 250, 10, dtype=np.uint8), (20, 1))  # 20x25
+  rgb = np.dstack([gray] * 3)
+  batch = tf.constant(_encoded([gray], ".png") + _encoded([rgb], ".jpg"))
+  out = preprocessing.decode_and_resize(batch, 16, 12, 1)
+  assert out.shape == (2, 16, 12, 1)
+  assert 0.0 <= float(tf.reduce_min(out)) and float(tf.reduce_max(out)) <= 1.0
+  # Same content through PNG and JPEG decodes to nearly the same image.
+  assert float(tf.reduce_mean(tf.abs(out[0] - out[1]))) < 0.05
+  assert preprocessing.decode_and_resize(batch, 8, 8, 3).shape == (2, 8, 8, 3)
+
+
+@pytest.mark.parametrize("name, channels", [("small_cnn", 1), ("small_cnn", 3),
+                                            ("mobilenet_v2", 1), ("mobilenet_v2", 3)])
+def test_builders_output_class_probabilities(name, channels):
+  m = model.build_classifier(4, ImageConfig(16, 16, channels), TrainConfig(model=name))
+  probs = m(np.random.default_rng(0).random((2, 16, 16, channels), dtype=np.float32))
+  assert probs.shape == (2, 4)
+  np.testing.assert_allclose(np.sum(probs, axis=1), 1.0, rtol=1e-5)
+
+
+def _digits_dataset():
+  images = digit_images(classes=(0, 1, 7), per_class=16)
+  x = np.stack([im for c in images.values() for im in c])[..., None].astype(np.float32) / 255
+  y = np.repeat(np.arange(3), 16)
+  return tf.data.Dataset.from_tensor_slices((x, y)).shuffle(48, seed=0).batch(8), x, y
+
+
+def test_training_reduces_loss_small_cnn():
+  ds, _, _ = _digits_dataset()
+  m = model.build_classifier(3, ImageConfig(16, 16, 1), TrainConfig())
+  history = model.train_classifier(m, ds, ds, TrainConfig(epochs=6, early_stopping_patience=0))
+  assert history["loss"][-1] < 0.5 * history["loss"][0]
+
+
+def test_mobilenet_fine_tuning_unfreezes_top_layers_only():
+  ds, _, _ = _digits_dataset()
+  cfg = TrainConfig(model="mobilenet_v2", epochs=1, fine_tune_epochs=1, fine_tune_layers=5,
+                    early_stopping_patience=0)
+  m = model.build_classifier(3, ImageConfig(16, 16, 1), cfg)
+  history = model.train_classifier(m, ds, ds, cfg)
+  assert len(history["loss"]) == 2
+  base = model._backbone(m)  # pylint: disable=protected-access
+  trainable = [layer.name for layer in base.layers if layer.trainable_weights]
+  assert trainable and all(layer.name in trainable
+                           for layer in base.layers[-5:] if layer.trainable_weights)
+  assert not base.layers[1].trainable_weights
+
+
+def test_augmentation_is_random_in_training_and_identity_in_inference():
+  aug = backbones.augmentation(flip=True, rotation=0.1, zoom=0.1, contrast=0.1, seed=1)
+  x = np.random.default_rng(0).random((4, 16, 16, 1), dtype=np.float32)
+  np.testing.assert_array_equal(aug(x, training=False), x)
+  assert not np.allclose(aug(x, training=True), x)
+
+
+def test_dotted_paths_import():
+  import importlib
+  for dotted in (model.PREPROCESSING_FN, model.RUN_FN):
+    module, name = dotted.rsplit(".", 1)
+    assert callable(getattr(importlib.import_module(module), name))
