@@ -10,6 +10,7 @@ version complete. Used as `Pusher(..., custom_executor_spec=ExecutorClassSpec(At
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from typing import Any
@@ -48,13 +49,41 @@ def push_atomically(model_path: str, base_directory: str, version: str) -> str:
   return final
 
 
+def tree_digest(path: str) -> str:
+  """A content hash of a folder tree (relative paths and file bytes)."""
+  h = hashlib.sha256()
+  for root, dirs, files in fileio.walk(path):
+    dirs.sort()
+    for name in sorted(files):
+      full = os.path.join(root, name)
+      h.update(os.path.relpath(full, path).encode() + b"\0")
+      with fileio.open(full, "rb") as f:
+        h.update(f.read())
+  return h.hexdigest()
+
+
+def serving_versions(base_directory: str) -> list[str]:
+  if not fileio.exists(base_directory):
+    return []
+  return sorted((d.rstrip("/") for d in fileio.listdir(base_directory)
+                 if d.rstrip("/").isdigit()), key=int)
+
+
+def already_serving(model_path: str, base_directory: str) -> str | None:
+  """The latest version if it holds exactly this model (a re-evaluated, unchanged model)."""
+  versions = serving_versions(base_directory)
+  if versions and tree_digest(model_path) == tree_digest(os.path.join(base_directory,
+                                                                      versions[-1])):
+    return versions[-1]
+  return None
+
+
 def next_version(base_directory: str) -> str:
   """A Unix-timestamp version, bumped past any existing version (two pushes in one second)."""
   version = int(time.time())
-  if fileio.exists(base_directory):
-    existing = [int(d.rstrip("/")) for d in fileio.listdir(base_directory) if d.rstrip("/").isdigit()]
-    if existing:
-      version = max(version, max(existing) + 1)
+  existing = serving_versions(base_directory)
+  if existing:
+    version = max(version, int(existing[-1]) + 1)
   return str(version)
 
 
@@ -75,8 +104,14 @@ class AtomicPushExecutor(pusher_executor.Executor):
     if destination.WhichOneof("destination") != "filesystem":
       raise NotImplementedError("AtomicPushExecutor pushes to a filesystem destination only")
     base = destination.filesystem.base_directory
-    version = next_version(base)
-    serving_path = push_atomically(model_path, base, version)
-    logging.info("Model pushed to serving path %s.", serving_path)
+    version = already_serving(model_path, base)
+    if version is not None:
+      # A rerun re-blesses the same model against itself as baseline: do not publish a copy.
+      serving_path = os.path.join(base, version)
+      logging.info("Model is already served as %s; no new version.", serving_path)
+    else:
+      version = next_version(base)
+      serving_path = push_atomically(model_path, base, version)
+      logging.info("Model pushed to serving path %s.", serving_path)
     io_utils.copy_dir(model_path, model_push.uri)
     self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)

@@ -9,8 +9,6 @@ Output `edge_model` (standard `Model`): `{uri}/model_{variant}.tflite`, `{uri}/m
 
 import json
 import os
-from typing import Optional
-
 from absl import logging
 from tfx import v1 as tfx
 from tfx.types import standard_artifacts
@@ -19,16 +17,11 @@ from components import artifact_io
 from components.edge_export import export
 
 
-def _blessed(blessing: Optional[standard_artifacts.ModelBlessing]) -> bool:
-  return blessing is None or bool(blessing.get_int_custom_property("blessed"))
-
-
 @tfx.dsl.components.component
 def EdgeExport(
     model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
     transformed_examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
     edge_model: tfx.dsl.components.OutputArtifact[standard_artifacts.Model],
-    model_blessing: tfx.dsl.components.InputArtifact[standard_artifacts.ModelBlessing] = None,
     image_key: tfx.dsl.components.Parameter[str] = "image_xf",
     label_key: tfx.dsl.components.Parameter[str] = "label_xf",
     int8_max_accuracy_drop: tfx.dsl.components.Parameter[float] = 0.01,
@@ -53,7 +46,7 @@ def EdgeExport(
         keras_dir, images, labels, out_dir,
         int8_max_accuracy_drop=int8_max_accuracy_drop,
         representative_examples=representative_examples, onnx_opset=onnx_opset,
-        serving_blessed=_blessed(model_blessing), log=logging.info)
+        log=logging.info)
   edge_model.set_int_custom_property("edge_blessed", int(result["edge_blessed"]))
   for name, metrics in result["models"].items():
     edge_model.set_float_custom_property(f"{name}_accuracy", metrics["accuracy"])

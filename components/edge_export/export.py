@@ -3,7 +3,9 @@
 TFX-free: `components/edge_export/component.py` turns artifacts into paths and calls `export_edge`.
 Every exported model is run on the eval split (TFLite with ai-edge-litert's interpreter, ONNX with
 onnxruntime) and its accuracy and agreement with the Keras model are written to `metrics.json`.
-The int8 model is blessed for edge only within `int8_max_accuracy_drop` of the float model.
+The int8 model is blessed for edge only within `int8_max_accuracy_drop` of the float model. (Serving
+blessing is the Evaluator's; edge blessing does not depend on it, so EdgeExport stays cached when
+only the Evaluator's baseline changes. Deploy edge models of blessed runs only.)
 """
 
 from __future__ import annotations
@@ -189,14 +191,12 @@ def _score(probs: np.ndarray, labels: np.ndarray, reference_top1: np.ndarray,
 
 def export_edge(keras_dir: str, images: np.ndarray, labels: np.ndarray, out_dir: str,
                 int8_max_accuracy_drop: float = 0.01, representative_examples: int = 200,
-                onnx_opset: int = 15, serving_blessed: bool = True,
-                log: Callable[[str], None] = print) -> dict:
+                onnx_opset: int = 15, log: Callable[[str], None] = print) -> dict:
   """Exports every edge format to `out_dir`, measures each on (images, labels), decides blessing.
 
   Args:
     keras_dir: a Keras bundle folder (see `write_keras_bundle`).
     images, labels: eval split, preprocessed exactly as in training (float32 in [0, 1]).
-    serving_blessed: whether the Evaluator blessed the model; edge blessing also requires it.
   Returns:
     The metrics written to `out_dir/metrics.json`.
   """
@@ -229,14 +229,11 @@ def export_edge(keras_dir: str, images: np.ndarray, labels: np.ndarray, out_dir:
   within = int8_acc >= float_acc - int8_max_accuracy_drop
   result["int8_accuracy_drop"] = float_acc - int8_acc
   result["int8_max_accuracy_drop"] = int8_max_accuracy_drop
-  result["serving_blessed"] = bool(serving_blessed)
-  result["edge_blessed"] = bool(within and serving_blessed)
+  result["edge_blessed"] = bool(within)
   reasons = []
   if not within:
     reasons.append(f"int8 accuracy {int8_acc:.4f} is more than {int8_max_accuracy_drop} below "
                    f"float {float_acc:.4f}")
-  if not serving_blessed:
-    reasons.append("the Evaluator did not bless the model")
   result["not_blessed_reasons"] = reasons
   with open(os.path.join(out_dir, METRICS_FILE), "w") as f:
     json.dump(result, f, indent=1, sort_keys=True)

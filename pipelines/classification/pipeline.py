@@ -83,7 +83,6 @@ def create_pipeline(cfg: ClassificationConfig, runtime: PipelineRuntime) -> tfx.
   edge = EdgeExport(
       model=trainer.outputs["model"],
       transformed_examples=transform.outputs["transformed_examples"],
-      model_blessing=evaluator.outputs["blessing"],
       image_key=model.xf(model.IMAGE_KEY), label_key=model.xf(model.LABEL_KEY),
       int8_max_accuracy_drop=cfg.export.int8_max_accuracy_drop,
       representative_examples=cfg.export.representative_examples,

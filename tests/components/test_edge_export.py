@@ -61,14 +61,6 @@ def test_int8_beyond_the_margin_is_not_blessed(bundle, tmp_path):
   assert (tmp_path / export.NOT_BLESSED_FILE).exists()
 
 
-def test_unblessed_serving_model_is_not_blessed_for_edge(bundle, tmp_path):
-  folder, _, x, y = bundle
-  result = export.export_edge(folder, x[:10], y[:10], str(tmp_path), serving_blessed=False,
-                              int8_max_accuracy_drop=1.0, representative_examples=10)
-  assert not result["edge_blessed"]
-  assert result["not_blessed_reasons"] == ["the Evaluator did not bless the model"]
-
-
 def test_quantize_round_trips_within_one_step():
   detail = {"dtype": np.int8, "quantization": (1 / 255, -128)}
   x = np.linspace(0, 1, 11, dtype=np.float32)
