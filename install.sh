@@ -15,4 +15,9 @@ command -v "$python" >/dev/null || python=python3
 "$venv/bin/python" -m pip install --quiet --no-deps --ignore-requires-python -r requirements/lock.txt
 "$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e .
 "$venv/bin/python" -m pip check
+# Infrastructure checkers (checkov, kubernetes-validate, gcp-storage-emulator) live in their own
+# environment: their dependencies conflict with the TFX lock and the pipelines never import them.
+tools="${CVPIPE_TOOLS_VENV:-.venv-tools}"
+[ -x "$tools/bin/python" ] || "$python" -m venv "$tools"
+"$tools/bin/python" -m pip install --quiet -r requirements/tools.txt
 echo "cvpipe installed in $venv: activate with 'source $venv/bin/activate', then run 'cvpipe run classification'"

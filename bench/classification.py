@@ -1,0 +1,161 @@
+"""Classification benchmark: the whole DAG on Fashion-MNIST (or the embedded digits), with figures.
+
+  python bench/classification.py [--output DIR] [--digits] [--epochs N]
+
+Fashion-MNIST comes from Debian's `dataset-fashion-mnist` (installed with apt-get if missing): the
+60k training images are the train split and the 10k test images the eval split, so the Evaluator's
+and the edge export's accuracies are test accuracies. Prints wall time per component, accuracy of
+the SavedModel (TFMA) and of every TFLite/ONNX model, sizes, and TFLite latency per image (batch 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
+           "ankle-boot"]
+
+
+def ensure_fashion_mnist() -> None:
+  if os.path.exists(os.path.join(FASHION_DIR, "t10k-labels-idx1-ubyte.gz")):
+    return
+  print("installing Debian package dataset-fashion-mnist ...", flush=True)
+  subprocess.run(["apt-get", "update", "-qq"], check=False)
+  subprocess.run(["apt-get", "install", "-y", "-qq", "dataset-fashion-mnist"], check=True)
+
+
+def _idx(path: str) -> np.ndarray:
+  with gzip.open(path, "rb") as f:
+    data = f.read()
+  dims = data[3]
+  shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+  return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def write_fashion_mnist(root: str) -> str:
+  """Writes the 70k images as PNGs and a manifest with the official train/test split as
+  train/eval. Reused when already complete."""
+  manifest = os.path.join(root, "manifest.csv")
+  if os.path.exists(manifest):
+    return manifest
+  ensure_fashion_mnist()
+  rows = ["path,label,split"]
+  for prefix, split in (("train", "train"), ("t10k", "eval")):
+    images = _idx(os.path.join(FASHION_DIR, f"{prefix}-images-idx3-ubyte.gz"))
+    labels = _idx(os.path.join(FASHION_DIR, f"{prefix}-labels-idx1-ubyte.gz"))
+    for i, (image, label) in enumerate(zip(images, labels)):
+      rel = f"{split}/{CLASSES[label]}/{i:05d}.png"
+      os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
+      cv2.imwrite(os.path.join(root, rel), image)
+      rows.append(f"{rel},{CLASSES[label]},{split}")
+  tmp = manifest + ".tmp"
+  with open(tmp, "w") as f:
+    f.write("\n".join(rows) + "\n")
+  os.replace(tmp, manifest)
+  return manifest
+
+
+def tflite_latency_ms(path: str, shape: tuple[int, ...], runs: int = 300) -> float:
+  from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
+  interpreter = Interpreter(model_path=path, num_threads=1)
+  interpreter.allocate_tensors()
+  detail = interpreter.get_input_details()[0]
+  x = np.zeros((1, *shape), detail["dtype"])
+  for _ in range(20):
+    interpreter.set_tensor(detail["index"], x)
+    interpreter.invoke()
+  start = time.perf_counter()
+  for _ in range(runs):
+    interpreter.set_tensor(detail["index"], x)
+    interpreter.invoke()
+  return (time.perf_counter() - start) / runs * 1000
+
+
+def main() -> int:
+  parser = argparse.ArgumentParser(description=__doc__)
+  parser.add_argument("--output", default="bench-output")
+  parser.add_argument("--digits", action="store_true", help="the embedded digits default run")
+  parser.add_argument("--epochs", type=int, default=12)
+  parser.add_argument("--fresh", action="store_true", help="delete earlier runs (not the data)")
+  args = parser.parse_args()
+  from components.run_report import report as report_lib  # pylint: disable=g-import-not-at-top
+  from pipelines import runners  # pylint: disable=g-import-not-at-top
+
+  name = "digits" if args.digits else "fashion-mnist"
+  out = os.path.abspath(os.path.join(args.output, name))
+  if args.fresh:
+    for sub in ("pipeline_root", "metadata.sqlite", "serving"):
+      path = os.path.join(out, sub)
+      shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else (
+          os.path.exists(path) and os.remove(path))
+  if args.digits:
+    data, overrides = None, None
+  else:
+    t = time.monotonic()
+    data = write_fashion_mnist(os.path.join(os.path.abspath(args.output), "fashion-mnist-data"))
+    print(f"data: {data} ({time.monotonic() - t:.0f}s to prepare)", flush=True)
+    overrides = {
+        "classification": {
+            "model_name": "fashion",
+            "image": {"height": 28, "width": 28, "channels": 1},
+            "train": {"epochs": args.epochs, "batch_size": 128, "learning_rate": 2e-3,
+                      "early_stopping_patience": 3, "dropout": 0.3,
+                      "augment": {"flip": True, "rotation": 0.0, "zoom": 0.05, "contrast": 0.0}},
+            "evaluation": {"accuracy_lower_bound": 0.85}},
+        "infra": {"local": {"direct_running_mode": "multi_processing", "num_workers": 2}}}
+
+  times: dict[str, str] = {}
+
+  def emit(line: str) -> None:
+    print(line, flush=True)
+    m = re.match(r"\[\d+/\d+\] (\S+) (done in [\d.]+s|cached)", line)
+    if m:
+      times[m.group(1)] = m.group(2).replace("done in ", "")
+
+  result = runners.run_task("classification", out, data=data, overrides=overrides, emit=emit)
+  evaluation = report_lib.read_evaluation(result.output_uri("Evaluator", "evaluation"))
+  edge_dir = result.output_uri("EdgeExport", "edge_model")
+  with open(os.path.join(edge_dir, "metrics.json")) as f:
+    edge = json.load(f)
+  with open(os.path.join(edge_dir, "preprocessing.json")) as f:
+    prep = json.load(f)
+  shape = (prep["height"], prep["width"], prep["channels"])
+
+  print(f"\n=== {name}: whole DAG {result.wall_seconds:.0f}s ===")
+  print("wall time per component:")
+  for node, t in times.items():
+    print(f"  {node:32s} {t}")
+  acc = evaluation.overall.get("sparse_categorical_accuracy", float("nan"))
+  print(f"SavedModel (TFMA) eval accuracy: {acc:.4f} on "
+        f"{int(evaluation.overall.get('example_count', 0))} images; blessed: "
+        f"{result.output_properties('Evaluator', 'blessing').get('blessed')}")
+  print(f"Keras model accuracy (edge export): {edge['keras']['accuracy']:.4f}")
+  float_size = edge["models"]["tflite_float32"]["bytes"]
+  print(f"{'model':22s} {'accuracy':>9s} {'size KiB':>9s} {'x float':>8s} {'ms/img':>8s}")
+  for model_name, m in edge["models"].items():
+    latency = (f"{tflite_latency_ms(os.path.join(edge_dir, m['file']), shape):8.3f}"
+               if m["file"].endswith(".tflite") else "       -")
+    print(f"{model_name:22s} {m['accuracy']:9.4f} {m['bytes'] / 1024:9.1f} "
+          f"{m['bytes'] / float_size:8.2f} {latency}")
+  print(f"int8 accuracy drop vs float: {edge['int8_accuracy_drop'] * 100:.2f} points; "
+        f"edge blessed: {edge['edge_blessed']}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

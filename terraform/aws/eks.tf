@@ -1,0 +1,154 @@
+# EKS for Kubeflow Pipelines and TF Serving (k8s/ manifests).
+resource "aws_iam_role" "cluster" {
+  name = "${var.name}-eks-cluster"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "eks.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+  })
+}
+
+resource "aws_iam_role_policy_attachment" "cluster" {
+  role       = aws_iam_role.cluster.name
+  policy_arn = "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"
+}
+
+resource "aws_eks_cluster" "main" {
+  name     = var.name
+  version  = var.cluster_version
+  role_arn = aws_iam_role.cluster.arn
+  vpc_config {
+    subnet_ids              = aws_subnet.private[*].id
+    endpoint_private_access = true
+    # Private by default; set public_api_endpoint (with api_allowed_cidrs) to reach it from outside.
+    endpoint_public_access = var.public_api_endpoint
+    public_access_cidrs    = var.public_api_endpoint ? var.api_allowed_cidrs : null
+  }
+  encryption_config {
+    resources = ["secrets"]
+    provider {
+      key_arn = aws_kms_key.cvpipe.arn
+    }
+  }
+  enabled_cluster_log_types = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+  depends_on                = [aws_iam_role_policy_attachment.cluster]
+}
+
+resource "aws_iam_role" "nodes" {
+  name = "${var.name}-eks-nodes"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "ec2.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+  })
+}
+
+resource "aws_iam_role_policy_attachment" "nodes" {
+  for_each = toset([
+    "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+    "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+  ])
+  role       = aws_iam_role.nodes.name
+  policy_arn = each.value
+}
+
+resource "aws_eks_node_group" "main" {
+  cluster_name    = aws_eks_cluster.main.name
+  node_group_name = "${var.name}-default"
+  node_role_arn   = aws_iam_role.nodes.arn
+  subnet_ids      = aws_subnet.private[*].id
+  instance_types  = var.node_instance_types
+  scaling_config {
+    desired_size = var.node_count.desired
+    min_size     = var.node_count.min
+    max_size     = var.node_count.max
+  }
+  depends_on = [aws_iam_role_policy_attachment.nodes]
+}
+
+# IAM roles for service accounts (IRSA): pods get AWS permissions through their k8s account.
+resource "aws_iam_openid_connect_provider" "eks" {
+  url            = aws_eks_cluster.main.identity[0].oidc[0].issuer
+  client_id_list = ["sts.amazonaws.com"]
+}
+
+locals {
+  oidc_host = replace(aws_iam_openid_connect_provider.eks.url, "https://", "")
+}
+
+resource "aws_iam_role" "serving" {
+  name = "${var.name}-tf-serving"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Federated = aws_iam_openid_connect_provider.eks.arn }
+      Action    = "sts:AssumeRoleWithWebIdentity"
+      Condition = { StringEquals = {
+        "${local.oidc_host}:sub" = "system:serviceaccount:${var.serving_namespace}:tf-serving"
+      } }
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "serving" {
+  name = "read-models"
+  role = aws_iam_role.serving.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Effect   = "Allow"
+        Action   = ["s3:GetObject", "s3:ListBucket"]
+        Resource = [aws_s3_bucket.artifacts.arn, "${aws_s3_bucket.artifacts.arn}/serving/*"]
+      },
+      {
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt"]
+        Resource = [aws_kms_key.cvpipe.arn]
+      },
+    ]
+  })
+}
+
+resource "aws_iam_role" "pipelines" {
+  name = "${var.name}-pipelines"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Federated = aws_iam_openid_connect_provider.eks.arn }
+      Action    = "sts:AssumeRoleWithWebIdentity"
+      Condition = { StringLike = {
+        "${local.oidc_host}:sub" = "system:serviceaccount:${var.pipelines_namespace}:*"
+      } }
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "pipelines" {
+  name = "pipeline-artifacts"
+  role = aws_iam_role.pipelines.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Effect   = "Allow"
+        Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"]
+        Resource = [aws_s3_bucket.artifacts.arn, "${aws_s3_bucket.artifacts.arn}/*"]
+      },
+      {
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Resource = [aws_kms_key.cvpipe.arn]
+      },
+    ]
+  })
+}
