@@ -2,6 +2,7 @@
 
   cvpipe run classification [--data DIR|manifest.csv] [--config FILE.yaml] [--output DIR]
   cvpipe compile classification --target kubeflow [--config FILE.yaml] [--data gs://...]
+  cvpipe submit classification --target vertex --project P --region R [--service-account SA]
   cvpipe predict --model SERVING_DIR IMAGE...
 """
 
@@ -32,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="folder for pipeline root, metadata, serving models, logs "
                    "(default: ./cvpipe-output)")
   run.add_argument("--verbose", action="store_true", help="print INFO logs to the console")
+  run.add_argument("--publish", metavar="GS_URI",
+                   help="after the run, upload the report and edge models to gs://bucket/prefix")
 
   comp = sub.add_parser("compile", help="compile a task pipeline for an orchestrator")
   comp.add_argument("task", choices=tasks.NAMES)
@@ -41,6 +44,17 @@ def _parser() -> argparse.ArgumentParser:
                     "pipeline_root, serving_dir and Dataflow beam_pipeline_args")
   comp.add_argument("--data", help="data source the compiled pipeline reads (e.g. gs://...)")
   comp.add_argument("--output", help="pipeline JSON path (default: <pipeline name>.json)")
+
+  subm = sub.add_parser("submit", help="compile and submit a task pipeline to Vertex AI")
+  subm.add_argument("task", choices=tasks.NAMES)
+  subm.add_argument("--target", choices=["vertex"], default="vertex")
+  subm.add_argument("--project", required=True, help="GCP project id")
+  subm.add_argument("--region", required=True, help="Vertex AI region, e.g. europe-west4")
+  subm.add_argument("--config", help="YAML overrides (infra.kubeflow: image, pipeline_root, ...)")
+  subm.add_argument("--data", help="data source the pipeline reads (gs://...)")
+  subm.add_argument("--service-account", help="service account the job runs as "
+                    "(terraform/gcp output pipelines_service_account)")
+  subm.add_argument("--no-cache", action="store_true", help="disable Vertex AI step caching")
 
   pred = sub.add_parser("predict", help="answer a TF Serving REST predict request locally")
   pred.add_argument("--model", required=True,
@@ -54,6 +68,9 @@ def _run(args) -> int:
   result = runners.run_task(args.task, args.output, data=args.data, config_path=args.config,
                             verbose=args.verbose)
   _print_outcome(result)
+  if args.publish:
+    for uri in runners.publish_outputs(result, args.publish):
+      print(f"published:      {uri}")
   return 0
 
 
@@ -89,6 +106,24 @@ def _compile(args) -> int:
   return 0
 
 
+def _submit(args) -> int:
+  import tempfile  # pylint: disable=g-import-not-at-top
+  from pipelines import cloud  # pylint: disable=g-import-not-at-top
+  from pipelines import runners  # pylint: disable=g-import-not-at-top
+  from pipelines import tasks  # pylint: disable=g-import-not-at-top
+  run_cfg = tasks.get(args.task).load_config(args.config, None)
+  with tempfile.TemporaryDirectory() as tmp:
+    template = runners.compile_task(args.task, data=args.data, config_path=args.config,
+                                    output_file=os.path.join(tmp, "pipeline.json"))
+    name = cloud.submit_vertex(
+        template, project=args.project, region=args.region,
+        pipeline_root=run_cfg.infra.kubeflow.pipeline_root,
+        display_name=runners.pipeline_name(args.task, run_cfg.infra),
+        service_account=args.service_account, enable_caching=not args.no_cache)
+  print(f"submitted {name}")
+  return 0
+
+
 def _predict(args) -> int:
   from pipelines import serving  # pylint: disable=g-import-not-at-top
   response = serving.predict(args.model, serving.image_request(args.images))
@@ -100,10 +135,12 @@ def _predict(args) -> int:
 def main(argv: list[str] | None = None) -> int:
   args = _parser().parse_args(argv)
   from components.image_ingest.ingest import IngestError  # pylint: disable=g-import-not-at-top
+  from pipelines.cloud import CloudError  # pylint: disable=g-import-not-at-top
   from pipelines.config_loader import ConfigError  # pylint: disable=g-import-not-at-top
   try:
-    return {"run": _run, "compile": _compile, "predict": _predict}[args.command](args)
-  except (ConfigError, IngestError, FileNotFoundError) as e:
+    return {"run": _run, "compile": _compile, "submit": _submit,
+            "predict": _predict}[args.command](args)
+  except (ConfigError, IngestError, CloudError, FileNotFoundError) as e:
     print(f"cvpipe: error: {e}", file=sys.stderr)
     return 2
 

@@ -283,3 +283,18 @@ def compile_task(task_name: str, data: str | None = None, config_path: str | Non
   runtime = kubeflow_runtime(task_name, run_cfg.infra, source)
   return compile_kubeflow(task.create_pipeline(cfg, runtime), run_cfg.infra.kubeflow.image,
                           output_file or f"{runtime.pipeline_name}.json")
+
+
+def publish_outputs(result: LocalRunResult, destination: str, client=None) -> list[str]:
+  """Uploads a local run's report and edge models to gs://bucket/prefix/<pipeline>/<report id>/."""
+  from pipelines import cloud  # pylint: disable=g-import-not-at-top
+  report_dir = result.output_uri("RunReport", "report")
+  edge_dir = result.output_uri("EdgeExport", "edge_model")
+  run_id = os.path.basename(report_dir.rstrip("/")) if report_dir else "run"
+  files = []
+  if report_dir:
+    files += cloud.tree_files(report_dir, "report")
+  if edge_dir:
+    files += cloud.tree_files(edge_dir, "edge")
+  return cloud.publish(files, f"{destination.rstrip('/')}/{result.pipeline_name}/{run_id}",
+                       client=client)

@@ -40,3 +40,54 @@ def digit_folder(tmp_path):
   root = tmp_path / "digits"
   write_folder(root, digit_images())
   return root
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory):
+  """A gcp-storage-emulator on loopback (from .venv-tools, installed by install.sh).
+
+  Yields a google-cloud-storage client bound to it; STORAGE_EMULATOR_HOST is set so Beam's gs://
+  filesystem uses it too. tf.io.gfile cannot be pointed at it, so TF-side I/O stays local.
+  """
+  import pathlib
+  import shutil
+  import socket
+  import subprocess
+  import time
+  from google.auth.credentials import AnonymousCredentials
+  from google.cloud import storage
+  repo = pathlib.Path(__file__).resolve().parents[1]
+  exe = repo / ".venv-tools" / "bin" / "gcp-storage-emulator"
+  exe = str(exe) if exe.exists() else shutil.which("gcp-storage-emulator")
+  if not exe:
+    pytest.fail("gcp-storage-emulator is not installed: run ./install.sh")
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  log = open(tmp_path_factory.mktemp("gcs") / "emulator.log", "w")
+  proc = subprocess.Popen([exe, "start", "--host=127.0.0.1", f"--port={port}", "--in-memory"],
+                          stdout=log, stderr=subprocess.STDOUT)
+  host = f"http://127.0.0.1:{port}"
+  deadline = time.monotonic() + 30
+  while True:
+    try:
+      with socket.create_connection(("127.0.0.1", port), timeout=1):
+        break
+    except OSError:
+      if time.monotonic() > deadline or proc.poll() is not None:
+        proc.kill()
+        pytest.fail(f"gcp-storage-emulator did not start on {host}")
+      time.sleep(0.2)
+  old = os.environ.get("STORAGE_EMULATOR_HOST")
+  os.environ["STORAGE_EMULATOR_HOST"] = host
+  try:
+    yield storage.Client(project="test", credentials=AnonymousCredentials(),
+                         client_options={"api_endpoint": host})
+  finally:
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()
+    if old is None:
+      os.environ.pop("STORAGE_EMULATOR_HOST", None)
+    else:
+      os.environ["STORAGE_EMULATOR_HOST"] = old
