@@ -78,16 +78,25 @@ def gcs_emulator(tmp_path_factory):
         proc.kill()
         pytest.fail(f"gcp-storage-emulator did not start on {host}")
       time.sleep(0.2)
-  old = os.environ.get("STORAGE_EMULATOR_HOST")
+  saved = {k: os.environ.get(k) for k in ("STORAGE_EMULATOR_HOST", "NO_GCE_CHECK")}
   os.environ["STORAGE_EMULATOR_HOST"] = host
+  # No credential lookup may probe a metadata server: only loopback is ever contacted.
+  os.environ["NO_GCE_CHECK"] = "True"
+  from unittest import mock
+  # Beam's gs:// client connects anonymously to the emulator instead of retrying for credentials.
+  no_credentials = mock.patch("apache_beam.internal.gcp.auth.get_service_credentials",
+                              return_value=None)
+  no_credentials.start()
   try:
     yield storage.Client(project="test", credentials=AnonymousCredentials(),
                          client_options={"api_endpoint": host})
   finally:
+    no_credentials.stop()
     proc.terminate()
     proc.wait(timeout=10)
     log.close()
-    if old is None:
-      os.environ.pop("STORAGE_EMULATOR_HOST", None)
-    else:
-      os.environ["STORAGE_EMULATOR_HOST"] = old
+    for k, v in saved.items():
+      if v is None:
+        os.environ.pop(k, None)
+      else:
+        os.environ[k] = v
