@@ -125,7 +125,7 @@ def _submit(args) -> int:
 
 
 def _predict(args) -> int:
-  from pipelines import serving  # pylint: disable=g-import-not-at-top
+  from components.serving_check import rest as serving  # pylint: disable=g-import-not-at-top
   response = serving.predict(args.model, serving.image_request(args.images))
   for path, p in zip(args.images, response["predictions"]):
     print(f"{path}: {p['predicted_class']} ({p['predicted_score']:.3f})")

@@ -27,7 +27,7 @@ def spec(tmp_path_factory):
 def test_every_component_is_a_task(spec):
   tasks = set(spec["pipelineSpec"]["root"]["dag"]["tasks"])
   for name in ("ImageIngest", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform",
-               "Trainer", "Evaluator", "Pusher", "EdgeExport", "RunReport"):
+               "Trainer", "Evaluator", "ServingCheck", "Pusher", "EdgeExport", "RunReport"):
     assert name in tasks
   assert any(t.startswith("latest_blessed_model_resolver") for t in tasks)
 

@@ -223,7 +223,8 @@ th{background:#f3f3f3} .ok{color:#070} .bad{color:#b00} code{background:#f6f6f6;
 """
 
 
-def render(title: str, evaluation: Evaluation, blessed: bool, class_names: Sequence[str],
+def render(title: str, evaluation: Evaluation, blessed: bool, serving_check: dict,
+           class_names: Sequence[str],
            ingest_summary: dict, quarantine: Sequence[dict], edge_metrics: dict | None,
            samples: tuple, artifacts: dict[str, str], pushed_to: str | None) -> str:
   """Builds the report HTML."""
@@ -234,7 +235,16 @@ def render(title: str, evaluation: Evaluation, blessed: bool, class_names: Seque
   verdict = ("<span class='ok'>BLESSED</span>" if blessed
              else "<span class='bad'>NOT BLESSED</span>")
   pushed = (f"pushed to <code>{html.escape(pushed_to)}</code>" if pushed_to else "not pushed")
-  parts.append(f"<h2>Verdict</h2><p>Serving model: {verdict}, {pushed}.</p>")
+  if "error" in serving_check:
+    check = f"<span class='bad'>FAILED: {html.escape(serving_check['error'])}</span>"
+  elif serving_check:
+    check = (f"<span class='ok'>passed</span> ({serving_check.get('instances')} REST instances "
+             f"in a separate process match the evaluated predictions, max |diff| "
+             f"{serving_check.get('max_abs_score_diff', 0):.1e})")
+  else:
+    check = "not run"
+  parts.append(f"<h2>Verdict</h2><p>Serving model: {verdict}, {pushed}.</p>"
+               f"<p>Serving check: {check}.</p>")
   if evaluation.validation_failures:
     parts.append("<ul>" + "".join(f"<li class='bad'>{html.escape(f)}</li>"
                                   for f in evaluation.validation_failures) + "</ul>")

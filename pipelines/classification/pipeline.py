@@ -1,5 +1,6 @@
 """The image-classification DAG: ingest -> stats/schema/validation -> Transform -> Trainer ->
-Evaluator (blessing gate) -> Pusher, EdgeExport (TFLite/ONNX) -> RunReport. Wiring only."""
+Evaluator (blessing gate) + ServingCheck (serves REST?) -> Pusher, EdgeExport (TFLite/ONNX) ->
+RunReport. Wiring only."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from components.atomic_pusher.component import AtomicPusher
 from components.edge_export.component import EdgeExport
 from components.image_ingest.component import ImageIngest
 from components.run_report.component import RunReport
+from components.serving_check.component import ServingCheck
 from pipelines import config_loader
 from pipelines.classification import model
 from pipelines.classification.config import ClassificationConfig
@@ -74,8 +76,12 @@ def create_pipeline(cfg: ClassificationConfig, runtime: PipelineRuntime) -> tfx.
   evaluator = tfx.components.Evaluator(
       examples=ingest.outputs["examples"], model=trainer.outputs["model"],
       baseline_model=baseline.outputs["model"], eval_config=eval_config(cfg))
+  serving_check = ServingCheck(model=trainer.outputs["model"],
+                               examples=ingest.outputs["examples"],
+                               code_version=runtime.code_version)
   pusher = AtomicPusher(
       model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+      infra_blessing=serving_check.outputs["blessing"],
       push_destination=tfx.proto.PushDestination(
           filesystem=tfx.proto.PushDestination.Filesystem(
               base_directory=runtime.serving_model_dir(cfg.model_name))),
@@ -90,13 +96,14 @@ def create_pipeline(cfg: ClassificationConfig, runtime: PipelineRuntime) -> tfx.
   report = RunReport(
       examples=ingest.outputs["examples"], model=trainer.outputs["model"],
       evaluation=evaluator.outputs["evaluation"], blessing=evaluator.outputs["blessing"],
+      infra_blessing=serving_check.outputs["blessing"],
       edge_model=edge.outputs["edge_model"], pushed_model=pusher.outputs["pushed_model"],
       title=f"{runtime.pipeline_name}: {cfg.model_name}", code_version=runtime.code_version)
   return tfx.dsl.Pipeline(
       pipeline_name=runtime.pipeline_name,
       pipeline_root=runtime.pipeline_root,
       components=[ingest, statistics, schema, validator, transform, trainer, baseline,
-                  evaluator, pusher, edge, report],
+                  evaluator, serving_check, pusher, edge, report],
       enable_cache=runtime.enable_cache,
       metadata_connection_config=runtime.metadata_connection_config(),
       beam_pipeline_args=list(runtime.beam_pipeline_args))

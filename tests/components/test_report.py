@@ -28,12 +28,13 @@ def test_render_has_every_section_and_escapes_text():
           "edge_blessed": False, "not_blessed_reasons": ["int8 too low"],
           "keras": {"accuracy": 0.9}, "num_eval_examples": 6}
   html_text = report.render(
-      "run <1>", evaluation, blessed=False, class_names=["a", "b"],
+      "run <1>", evaluation, blessed=False, serving_check={"error": "no signature"},
+      class_names=["a", "b"],
       ingest_summary={"source": "/d", "listed": 9, "examples": {"train": 5, "eval": 3}},
       quarantine=[{"path": "/d/a/x.png", "label": "a", "reason": "empty file (0 bytes)"}],
       edge_metrics=edge, samples=samples, artifacts={"report": "/r"}, pushed_to=None)
   for needle in ("run &lt;1&gt;", "NOT BLESSED", "not pushed", "accuracy dropped", "0.9500",
                  "label=a", "Confusion matrix", "Sample eval predictions", "int8 too low",
-                 "empty file (0 bytes)", "quarantined"):
+                 "empty file (0 bytes)", "quarantined", "FAILED: no signature"):
     assert needle in html_text, needle
   assert html_text.count("data:image/png;base64,") == 2

@@ -19,11 +19,11 @@ from tests.conftest import digit_images, write_folder
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 COMPONENTS = ["ImageIngest", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform",
-              "Trainer", "latest_blessed_model_resolver", "Evaluator", "EdgeExport", "Pusher",
-              "RunReport"]
+              "Trainer", "latest_blessed_model_resolver", "Evaluator", "ServingCheck", "EdgeExport",
+              "Pusher", "RunReport"]
 # Components that depend only on the data, the code and the config.
 DETERMINED_BY_INPUTS = ["ImageIngest", "StatisticsGen", "SchemaGen", "ExampleValidator",
-                        "Transform", "Trainer", "EdgeExport"]
+                        "Transform", "Trainer", "ServingCheck", "EdgeExport"]
 
 CONFIG = {"classification": {
     "image": {"height": 16, "width": 16, "channels": 1},
@@ -75,6 +75,7 @@ def test_first_run_counts(runs):
 
 def test_pushed_model_serves_a_rest_request_in_a_fresh_process(runs):
   first = runs["first"]
+  assert first.output_properties("ServingCheck", "blessing")["blessed"] == 1
   pushed = first.output_properties("Pusher", "pushed_model")
   assert pushed["pushed"] == 1
   version_dir = pushed["pushed_destination"]
@@ -82,7 +83,7 @@ def test_pushed_model_serves_a_rest_request_in_a_fresh_process(runs):
   images = sorted((runs["data"] / "7").glob("00*.png"))[:3]
   request = {"signature_name": "serving_default",
              "instances": [{"b64": base64.b64encode(p.read_bytes()).decode()} for p in images]}
-  proc = subprocess.run([sys.executable, "-m", "pipelines.serving", os.path.dirname(version_dir)],
+  proc = subprocess.run([sys.executable, "-m", "components.serving_check.rest", os.path.dirname(version_dir)],
                         input=json.dumps(request), capture_output=True, text=True, timeout=300,
                         check=True)
   response = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -113,7 +114,7 @@ def test_edge_models_exist_and_predict_the_eval_split(runs):
 def test_report_is_written(runs):
   report_dir = runs["first"].output_uri("RunReport", "report")
   text = open(os.path.join(report_dir, report_lib.REPORT_FILE)).read()
-  for needle in ("BLESSED", "Confusion matrix", "Sample eval predictions", "model_int8.tflite",
+  for needle in ("BLESSED", "Serving check: <span class='ok'>passed", "Confusion matrix", "Sample eval predictions", "model_int8.tflite",
                  "broken.png", "truncated png"):
     assert needle in text, needle
 

@@ -3,7 +3,7 @@ import base64
 import pytest
 import tensorflow as tf
 
-from pipelines import serving
+from components.serving_check import rest as serving
 
 
 class _Echo(tf.Module):

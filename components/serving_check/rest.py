@@ -98,9 +98,9 @@ def image_request(paths: list[str], signature_name: str = "serving_default") -> 
 
 
 def main(argv: list[str]) -> int:
-  """`python -m pipelines.serving MODEL_DIR < request.json` prints the response JSON."""
+  """`python -m components.serving_check.rest MODEL_DIR < request.json` prints the response JSON."""
   if len(argv) != 1:
-    print("usage: python -m pipelines.serving MODEL_DIR < request.json", file=sys.stderr)
+    print("usage: python -m components.serving_check.rest MODEL_DIR < request.json", file=sys.stderr)
     return 2
   try:
     response = predict(argv[0], json.load(sys.stdin))

@@ -1,0 +1,51 @@
+"""ServingCheck: InfraValidator's role without Docker. Loads the candidate in a separate process,
+sends TF Serving REST requests built from eval images, and blesses the model only if the answers
+have the right keys and shapes and match the evaluated predictions.
+
+Output `blessing` (standard `InfraBlessing`): `{uri}/INFRA_BLESSED` or `{uri}/INFRA_NOT_BLESSED`
+(with the reason), `{uri}/serving_check.json`; custom property `blessed` (1/0), which TFX's Pusher
+checks through its `infra_blessing` input.
+"""
+
+import json
+import os
+
+from absl import logging
+from tfx import v1 as tfx
+from tfx.types import standard_artifacts
+
+from components.serving_check import check
+
+
+@tfx.dsl.components.component
+def ServingCheck(
+    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
+    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
+    blessing: tfx.dsl.components.OutputArtifact[standard_artifacts.InfraBlessing],
+    num_examples: tfx.dsl.components.Parameter[int] = 16,
+    timeout_seconds: tfx.dsl.components.Parameter[int] = 300,
+    code_version: tfx.dsl.components.Parameter[str] = "",
+) -> None:
+  """Blesses the model for serving only if it answers REST requests as evaluated."""
+  del code_version  # keys TFX's cache to the code that runs here
+  serialized, images = check.read_eval_examples(
+      os.path.join(examples.uri, "Split-eval", "*"), num_examples)
+  model_dir = os.path.join(model.uri, "Format-Serving")
+  try:
+    report = check.check_serving(model_dir, serialized, images, timeout=timeout_seconds)
+    ok, reason = True, ""
+  except (check.ServingCheckError, ValueError, OSError) as e:
+    report, ok, reason = {"error": str(e)}, False, str(e)
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf.io.gfile.makedirs(blessing.uri)
+  with tf.io.gfile.GFile(os.path.join(blessing.uri, "serving_check.json"), "w") as f:
+    json.dump(report, f, indent=1)
+  with tf.io.gfile.GFile(os.path.join(
+      blessing.uri, check.INFRA_BLESSED if ok else check.INFRA_NOT_BLESSED), "w") as f:
+    f.write(reason)
+  blessing.set_int_custom_property("blessed", int(ok))
+  if ok:
+    logging.info("serving check passed: %d REST instances match the evaluated predictions",
+                 report["instances"])
+  else:
+    logging.warning("serving check failed: %s", reason)

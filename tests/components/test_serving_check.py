@@ -1,0 +1,82 @@
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components.serving_check import check
+
+
+def _example(png: bytes) -> bytes:
+  return tf.train.Example(features=tf.train.Features(feature={
+      "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[png]))})).SerializeToString()
+
+
+class _Model(tf.Module):
+  """Follows the classification serving contract: brightness decides between two classes."""
+
+  def __init__(self, skew: float = 0.0, drop_output: str = ""):
+    super().__init__()
+    self.skew = skew
+    self.drop_output = drop_output
+
+  def _scores(self, images):
+    bright = tf.map_fn(lambda b: tf.reduce_mean(tf.cast(tf.io.decode_png(b), tf.float32)) / 255,
+                       images, fn_output_signature=tf.float32)
+    return tf.stack([1 - bright, bright], axis=1)
+
+  def _outputs(self, scores):
+    n = tf.shape(scores)[0]
+    out = {"classes": tf.tile(tf.constant([["dark", "bright"]]), [n, 1]), "scores": scores,
+           "predicted_class": tf.gather(tf.constant(["dark", "bright"]), tf.argmax(scores, 1)),
+           "predicted_score": tf.reduce_max(scores, 1)}
+    out.pop(self.drop_output, None)
+    return out
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+  def serve(self, image_bytes):
+    scores = self._scores(image_bytes)
+    return self._outputs(tf.abs(scores - self.skew))
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+  def serve_examples(self, examples):
+    parsed = tf.io.parse_example(examples, {"image": tf.io.FixedLenFeature([], tf.string)})
+    return self._outputs(self._scores(parsed["image"]))
+
+
+def _save(module, path):
+  tf.saved_model.save(module, str(path), signatures={
+      "serving_default": module.serve.get_concrete_function(),
+      "serving_examples": module.serve_examples.get_concrete_function()})
+  return str(path)
+
+
+@pytest.fixture(scope="module")
+def eval_data():
+  pngs = [cv2.imencode(".png", np.full((8, 8), v, np.uint8))[1].tobytes() for v in (10, 240, 128)]
+  return [_example(p) for p in pngs], pngs
+
+
+def test_a_consistent_model_passes(tmp_path, eval_data):
+  report = check.check_serving(_save(_Model(), tmp_path / "m"), *eval_data)
+  assert report["instances"] == 3 and report["top1_agreement"] == 1.0
+  assert report["signatures"]["serving_default"]["inputs"]["image_bytes"] == ["string", [None]]
+
+
+def test_served_predictions_that_differ_from_evaluated_ones_fail(tmp_path, eval_data):
+  with pytest.raises(check.ServingCheckError, match="differ from the evaluated ones"):
+    check.check_serving(_save(_Model(skew=0.3), tmp_path / "m"), *eval_data)
+
+
+def test_missing_output_key_fails_the_signature_check(tmp_path, eval_data):
+  with pytest.raises(check.ServingCheckError, match=r"lacks outputs \['predicted_score'\]"):
+    check.check_serving(_save(_Model(drop_output="predicted_score"), tmp_path / "m"), *eval_data)
+
+
+def test_signature_must_take_encoded_image_strings():
+  signatures = {"serving_default": {"inputs": {"x": ["float32", [None, 8, 8, 1]]},
+                                    "outputs": {k: ["float32", [None]]
+                                                for k in check.EXPECTED_OUTPUTS}}}
+  with pytest.raises(check.ServingCheckError, match="one string tensor"):
+    check.check_signature(signatures)
+  with pytest.raises(check.ServingCheckError, match="no 'serving_default' signature"):
+    check.check_signature({})
