@@ -116,6 +116,15 @@ class _ProgressHandler(logging.Handler):
     return self._nodes.index(node) + 1 if node in self._nodes else 0
 
 
+class _KnownNoise(logging.Filter):
+  """Drops TFX warnings that say nothing actionable about a run (they stay in the log file)."""
+  _PREFIXES = ("ArtifactQuery.property_predicate is not supported",
+               "Examples artifact does not have payload_format")
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(self._PREFIXES)
+
+
 @contextlib.contextmanager
 def _logging_for_run(node_ids: list[str], log_file: str, verbose: bool,
                      emit: Callable[[str], None]) -> Iterator[None]:
@@ -131,8 +140,11 @@ def _logging_for_run(node_ids: list[str], log_file: str, verbose: bool,
   saved = (root.level, absl_logger.level, [(h, h.level) for h in root.handlers])
   if not root.handlers:
     root.addHandler(logging.StreamHandler(sys.stderr))
-  for h in root.handlers:
+  noise = _KnownNoise()
+  console = list(root.handlers)
+  for h in console:
     h.setLevel(logging.INFO if verbose else logging.WARNING)
+    h.addFilter(noise)
   root.setLevel(logging.INFO)
   absl_logger.setLevel(logging.INFO)
   absl.logging.set_verbosity(absl.logging.INFO)
@@ -148,6 +160,8 @@ def _logging_for_run(node_ids: list[str], log_file: str, verbose: bool,
     absl_logger.setLevel(saved[1])
     for h, level in saved[2]:
       h.setLevel(level)
+    for h in console:
+      h.removeFilter(noise)
 
 
 # ---------------------------------------------------------------------------------------------

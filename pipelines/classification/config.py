@@ -63,6 +63,8 @@ class TrainConfig:
   learning_rate: float = 1e-3
   # Stop when eval loss has not improved for this many epochs (best weights restored); 0: off.
   early_stopping_patience: int = 5
+  # Divide the learning rate by 3 when eval loss has not improved for this many epochs; 0: off.
+  reduce_lr_patience: int = 2
   dropout: float = 0.3
   augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
   # MobileNetV2 only: "" (random init), "imagenet" (downloads; online users only) or a local

@@ -113,6 +113,9 @@ def train_classifier(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.
   if train.early_stopping_patience > 0:
     callbacks.append(keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=train.early_stopping_patience, restore_best_weights=True))
+  if train.reduce_lr_patience > 0:
+    callbacks.append(keras.callbacks.ReduceLROnPlateau(
+        monitor="val_loss", factor=1 / 3, patience=train.reduce_lr_patience, min_lr=1e-5))
   if log_dir:
     callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"))
   backbone = _backbone(model)

@@ -83,70 +83,53 @@ locals {
   oidc_host = replace(aws_iam_openid_connect_provider.eks.url, "https://", "")
 }
 
-resource "aws_iam_role" "serving" {
-  name = "${var.name}-tf-serving"
+locals {
+  # IRSA roles: who may assume them (namespace/service account) and what they may do.
+  irsa_roles = {
+    serving = {
+      subject = "system:serviceaccount:${var.serving_namespace}:tf-serving"
+      s3      = ["s3:GetObject", "s3:ListBucket"]
+      objects = "${aws_s3_bucket.artifacts.arn}/serving/*"
+      kms     = ["kms:Decrypt"]
+    }
+    pipelines = {
+      subject = "system:serviceaccount:${var.pipelines_namespace}:*"
+      s3      = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"]
+      objects = "${aws_s3_bucket.artifacts.arn}/*"
+      kms     = ["kms:Decrypt", "kms:GenerateDataKey"]
+    }
+  }
+}
+
+resource "aws_iam_role" "irsa" {
+  for_each = local.irsa_roles
+  name     = "${var.name}-${each.key}"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
       Effect    = "Allow"
       Principal = { Federated = aws_iam_openid_connect_provider.eks.arn }
       Action    = "sts:AssumeRoleWithWebIdentity"
-      Condition = { StringEquals = {
-        "${local.oidc_host}:sub" = "system:serviceaccount:${var.serving_namespace}:tf-serving"
-      } }
+      Condition = { StringLike = { "${local.oidc_host}:sub" = each.value.subject } }
     }]
   })
 }
 
-resource "aws_iam_role_policy" "serving" {
-  name = "read-models"
-  role = aws_iam_role.serving.id
+resource "aws_iam_role_policy" "irsa" {
+  for_each = local.irsa_roles
+  name     = "${each.key}-artifacts"
+  role     = aws_iam_role.irsa[each.key].id
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
       {
         Effect   = "Allow"
-        Action   = ["s3:GetObject", "s3:ListBucket"]
-        Resource = [aws_s3_bucket.artifacts.arn, "${aws_s3_bucket.artifacts.arn}/serving/*"]
+        Action   = each.value.s3
+        Resource = [aws_s3_bucket.artifacts.arn, each.value.objects]
       },
       {
         Effect   = "Allow"
-        Action   = ["kms:Decrypt"]
-        Resource = [aws_kms_key.cvpipe.arn]
-      },
-    ]
-  })
-}
-
-resource "aws_iam_role" "pipelines" {
-  name = "${var.name}-pipelines"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Federated = aws_iam_openid_connect_provider.eks.arn }
-      Action    = "sts:AssumeRoleWithWebIdentity"
-      Condition = { StringLike = {
-        "${local.oidc_host}:sub" = "system:serviceaccount:${var.pipelines_namespace}:*"
-      } }
-    }]
-  })
-}
-
-resource "aws_iam_role_policy" "pipelines" {
-  name = "pipeline-artifacts"
-  role = aws_iam_role.pipelines.id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Effect   = "Allow"
-        Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"]
-        Resource = [aws_s3_bucket.artifacts.arn, "${aws_s3_bucket.artifacts.arn}/*"]
-      },
-      {
-        Effect   = "Allow"
-        Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Action   = each.value.kms
         Resource = [aws_kms_key.cvpipe.arn]
       },
     ]

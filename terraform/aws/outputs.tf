@@ -15,10 +15,10 @@ output "cluster_name" {
 
 output "serving_role_arn" {
   description = "Annotate the tf-serving service account with eks.amazonaws.com/role-arn = this."
-  value       = aws_iam_role.serving.arn
+  value       = aws_iam_role.irsa["serving"].arn
 }
 
 output "pipelines_role_arn" {
   description = "IAM role for Kubeflow Pipelines pods (IRSA)."
-  value       = aws_iam_role.pipelines.arn
+  value       = aws_iam_role.irsa["pipelines"].arn
 }

@@ -1,56 +1,9 @@
-# Pipeline root, pushed models (TF Serving base path), run reports and edge artifacts.
+# Pipeline root, pushed models (TF Serving base path), run reports and edge artifacts; plus the
+# bucket that receives their access logs. Both get the same hardening.
 resource "aws_s3_bucket" "artifacts" {
   bucket = "${var.name}-artifacts-${var.region}"
   #checkov:skip=CKV_AWS_144:cross-region replication is a per-deployment choice, not a default
   #checkov:skip=CKV2_AWS_62:no event consumers; pipelines poll ML Metadata instead
-}
-
-resource "aws_s3_bucket_versioning" "artifacts" {
-  bucket = aws_s3_bucket.artifacts.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "artifacts" {
-  bucket = aws_s3_bucket.artifacts.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.cvpipe.arn
-    }
-    bucket_key_enabled = true
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "artifacts" {
-  bucket                  = aws_s3_bucket.artifacts.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_ownership_controls" "artifacts" {
-  bucket = aws_s3_bucket.artifacts.id
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
-  bucket = aws_s3_bucket.artifacts.id
-  rule {
-    id     = "expire-old-versions-and-temp"
-    status = "Enabled"
-    filter {}
-    noncurrent_version_expiration {
-      noncurrent_days = 90
-    }
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 7
-    }
-  }
 }
 
 resource "aws_s3_bucket" "access_logs" {
@@ -60,39 +13,65 @@ resource "aws_s3_bucket" "access_logs" {
   #checkov:skip=CKV_AWS_18:this is the access-log bucket itself
 }
 
-resource "aws_s3_bucket_versioning" "access_logs" {
-  bucket = aws_s3_bucket.access_logs.id
+locals {
+  buckets = {
+    artifacts   = { id = aws_s3_bucket.artifacts.id, expire_days = null }
+    access_logs = { id = aws_s3_bucket.access_logs.id, expire_days = 365 }
+  }
+}
+
+resource "aws_s3_bucket_versioning" "all" {
+  for_each = local.buckets
+  bucket   = each.value.id
   versioning_configuration {
     status = "Enabled"
   }
 }
 
-resource "aws_s3_bucket_server_side_encryption_configuration" "access_logs" {
-  bucket = aws_s3_bucket.access_logs.id
+resource "aws_s3_bucket_server_side_encryption_configuration" "all" {
+  for_each = local.buckets
+  bucket   = each.value.id
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
       kms_master_key_id = aws_kms_key.cvpipe.arn
     }
+    bucket_key_enabled = true
   }
 }
 
-resource "aws_s3_bucket_public_access_block" "access_logs" {
-  bucket                  = aws_s3_bucket.access_logs.id
+resource "aws_s3_bucket_public_access_block" "all" {
+  for_each                = local.buckets
+  bucket                  = each.value.id
   block_public_acls       = true
   block_public_policy     = true
   ignore_public_acls      = true
   restrict_public_buckets = true
 }
 
-resource "aws_s3_bucket_lifecycle_configuration" "access_logs" {
-  bucket = aws_s3_bucket.access_logs.id
+resource "aws_s3_bucket_ownership_controls" "all" {
+  for_each = local.buckets
+  bucket   = each.value.id
   rule {
-    id     = "expire-logs"
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "all" {
+  for_each = local.buckets
+  bucket   = each.value.id
+  rule {
+    id     = "expire-old-data"
     status = "Enabled"
     filter {}
-    expiration {
-      days = 365
+    noncurrent_version_expiration {
+      noncurrent_days = 90
+    }
+    dynamic "expiration" {
+      for_each = each.value.expire_days == null ? [] : [each.value.expire_days]
+      content {
+        days = expiration.value
+      }
     }
     abort_incomplete_multipart_upload {
       days_after_initiation = 7

@@ -1,8 +1,10 @@
 """Finds the infrastructure tools the infra tests drive (installed by install.sh)."""
 
+import json
 import os
 import pathlib
 import shutil
+import subprocess
 
 import pytest
 
@@ -30,3 +32,13 @@ def system_tool(name: str) -> str:
   if not found:
     pytest.skip(f"{name} is not on this machine")
   return found
+
+
+def checkov(*args: str) -> tuple[list[tuple[str, str]], int]:
+  """Runs checkov offline; returns (failed (check id, resource) pairs, number passed)."""
+  proc = subprocess.run([tool("checkov"), *args, "--skip-download", "--quiet", "-o", "json"],
+                        capture_output=True, text=True, env=OFFLINE_ENV)
+  report = json.loads(proc.stdout)
+  report = report[0] if isinstance(report, list) else report
+  failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
+  return failed, report["summary"]["passed"]
