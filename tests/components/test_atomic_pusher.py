@@ -1,4 +1,5 @@
 import os
+import shutil
 
 import pytest
 
@@ -52,3 +53,36 @@ def test_an_identical_model_is_recognised_as_already_served(saved_model, tmp_pat
   assert executor.already_serving(str(saved_model), str(base)) == "3"
   (saved_model / "saved_model.pb").write_bytes(b"retrained")
   assert executor.already_serving(str(saved_model), str(base)) is None
+
+
+def _artifact(cls, uri, **int_props):
+  a = cls()
+  a.uri = str(uri)
+  for k, v in int_props.items():
+    a.set_int_custom_property(k, v)
+  return a
+
+
+@pytest.mark.parametrize("model_blessed, infra_blessed, pushed", [(1, 1, 1), (1, 0, 0), (0, 1, 0)])
+def test_push_needs_both_the_evaluator_and_the_serving_check(saved_model, tmp_path, model_blessed,
+                                                              infra_blessed, pushed):
+  from tfx.proto import pusher_pb2
+  from tfx.types import standard_artifacts
+  from tfx.utils import proto_utils
+  model_dir = tmp_path / "trainer_model"
+  shutil.copytree(saved_model, model_dir / "Format-Serving")
+  serving = tmp_path / "serving"
+  push = _artifact(standard_artifacts.PushedModel, tmp_path / "pushed")
+  destination = pusher_pb2.PushDestination(
+      filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(serving)))
+  executor.AtomicPushExecutor().Do(
+      {"model": [_artifact(standard_artifacts.Model, model_dir)],
+       "model_blessing": [_artifact(standard_artifacts.ModelBlessing, tmp_path / "b",
+                                    blessed=model_blessed)],
+       "infra_blessing": [_artifact(standard_artifacts.InfraBlessing, tmp_path / "i",
+                                    blessed=infra_blessed)]},
+      {"pushed_model": [push]},
+      {"push_destination": proto_utils.proto_to_json(destination), "custom_config": "null"})
+  assert push.get_int_custom_property("pushed") == pushed
+  versions = os.listdir(serving) if serving.exists() else []
+  assert len(versions) == pushed
