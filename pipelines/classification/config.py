@@ -63,7 +63,9 @@ class TrainConfig:
   learning_rate: float = 1e-3
   # Stop when eval loss has not improved for this many epochs (best weights restored); 0: off.
   early_stopping_patience: int = 5
-  # Divide the learning rate by 3 when eval loss has not improved for this many epochs; 0: off.
+  # plateau: divide the learning rate by 3 when eval loss has not improved for
+  # `reduce_lr_patience` epochs; cosine: decay it to 0 over `epochs` (per epoch); constant.
+  lr_schedule: Literal["plateau", "cosine", "constant"] = "plateau"
   reduce_lr_patience: int = 2
   dropout: float = 0.3
   augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
@@ -83,6 +85,8 @@ class TrainConfig:
       raise ValueError("epochs and batch_size must be >= 1")
     if self.learning_rate < 0:
       raise ValueError(f"learning_rate must be >= 0, got {self.learning_rate}")
+    if self.lr_schedule == "plateau" and self.reduce_lr_patience < 1:
+      raise ValueError("reduce_lr_patience must be >= 1 with lr_schedule: plateau")
     if not 0 <= self.dropout < 1:
       raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 

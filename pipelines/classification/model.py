@@ -15,6 +15,7 @@ Trainer output layout (`Model` artifact):
 from __future__ import annotations
 
 import logging
+import math
 import os
 from typing import Any
 
@@ -113,9 +114,12 @@ def train_classifier(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.
   if train.early_stopping_patience > 0:
     callbacks.append(keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=train.early_stopping_patience, restore_best_weights=True))
-  if train.reduce_lr_patience > 0:
+  if train.lr_schedule == "plateau":
     callbacks.append(keras.callbacks.ReduceLROnPlateau(
         monitor="val_loss", factor=1 / 3, patience=train.reduce_lr_patience, min_lr=1e-5))
+  elif train.lr_schedule == "cosine":
+    callbacks.append(keras.callbacks.LearningRateScheduler(
+        lambda epoch: train.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / train.epochs))))
   if log_dir:
     callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"))
   backbone = _backbone(model)
