@@ -83,7 +83,9 @@ def _print_outcome(result) -> None:
     print(f"serving model:  {pushed['pushed_destination']}  (TF Serving version "
           f"{pushed.get('pushed_version')})")
   else:
-    why = "the Evaluator did not bless it" if not blessing.get("blessed") else "see the log"
+    infra = result.output_properties("ServingCheck", "blessing")
+    why = ("the Evaluator did not bless it" if not blessing.get("blessed") else
+           "the serving check failed" if not infra.get("blessed") else "see the log")
     print(f"serving model:  NOT pushed ({why}); the candidate is in "
           f"{result.output_uri('Trainer', 'model')}")
   edge_uri = result.output_uri("EdgeExport", "edge_model")
