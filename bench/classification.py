@@ -91,6 +91,8 @@ def main() -> int:
   parser.add_argument("--output", default="bench-output")
   parser.add_argument("--digits", action="store_true", help="the embedded digits default run")
   parser.add_argument("--epochs", type=int, default=10)
+  parser.add_argument("--schedule", choices=["cosine", "plateau"], default="cosine",
+                      help="learning-rate schedule (plateau: divide by 3 after 1 flat epoch)")
   parser.add_argument("--fresh", action="store_true", help="delete earlier runs (not the data)")
   args = parser.parse_args()
   from components.run_report import report as report_lib  # pylint: disable=g-import-not-at-top
@@ -114,7 +116,8 @@ def main() -> int:
             "model_name": "fashion",
             "image": {"height": 28, "width": 28, "channels": 1},
             "train": {"epochs": args.epochs, "batch_size": 128, "learning_rate": 2e-3,
-                      "early_stopping_patience": 0, "lr_schedule": "cosine", "dropout": 0.3,
+                      "early_stopping_patience": 0, "lr_schedule": args.schedule,
+                      "reduce_lr_patience": 1, "dropout": 0.3,
                       "augment": {"flip": True, "rotation": 0.0, "zoom": 0.0, "contrast": 0.0}},
             "evaluation": {"accuracy_lower_bound": 0.85}},
         "infra": {"local": {"direct_running_mode": "multi_processing", "num_workers": 2}}}

@@ -2,6 +2,7 @@ import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras as keras
 
 from pipelines.classification import model
 from pipelines.classification.config import ImageConfig, TrainConfig
@@ -74,3 +75,17 @@ def test_dotted_paths_import():
   for dotted in (model.PREPROCESSING_FN, model.RUN_FN):
     module, name = dotted.rsplit(".", 1)
     assert callable(getattr(importlib.import_module(module), name))
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "constant"])
+def test_learning_rate_schedules(schedule):
+  ds, _, _ = _digits_dataset()
+  cfg = TrainConfig(epochs=3, lr_schedule=schedule, early_stopping_patience=0)
+  m = model.build_classifier(3, ImageConfig(16, 16, 1), cfg)
+  history = model.train_classifier(m, ds, ds, cfg)
+  final_lr = float(keras.backend.get_value(m.optimizer.learning_rate))
+  if schedule == "cosine":
+    lrs = [float(v) for v in history["lr"]]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[0] > lrs[1] > lrs[2] > 0
+  else:
+    assert final_lr == pytest.approx(1e-3)
