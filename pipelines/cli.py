@@ -9,13 +9,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
+import warnings
 
 # tf.keras must be Keras 2 (tf-keras) for TFX 1.16, TFT and TFMA; set before TensorFlow loads.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# google-api-core warns on every import that Python 3.11 support ends in 2027: not actionable here.
+warnings.filterwarnings("ignore", message="You are using a Python version", category=FutureWarning)
 
 
 def _parser() -> argparse.ArgumentParser:
