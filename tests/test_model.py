@@ -89,3 +89,13 @@ def test_learning_rate_schedules(schedule):
     assert lrs[0] == pytest.approx(1e-3) and lrs[0] > lrs[1] > lrs[2] > 0
   else:
     assert final_lr == pytest.approx(1e-3)
+
+
+def test_mobilenet_backbone_loads_weights_from_a_local_file(tmp_path):
+  """The offline path for pretrained weights: a no-top MobileNetV2 weights file on disk."""
+  _, donor = backbones.mobilenet_v2_backbone(32, 32, 3, alpha=0.35)
+  path = str(tmp_path / "mobilenet_v2_no_top.h5")
+  donor.save_weights(path)
+  _, loaded = backbones.mobilenet_v2_backbone(32, 32, 3, alpha=0.35, weights=path)
+  for a, b in zip(donor.get_weights(), loaded.get_weights()):
+    np.testing.assert_array_equal(a, b)
