@@ -84,24 +84,26 @@ def list_folder(root: str, labels: Sequence[str], train_percent: int) -> list[Im
   """Lists `root/<label>/<file>`; the split is a hash of `<label>/<file>`.
 
   Raises:
-    IngestError: if root has no class folders, or a folder is not in the configured `labels`.
+    IngestError: if root has no class folders, a folder is not in the configured `labels`, or a
+      class folder holds sub-folders with files (they would otherwise be skipped silently).
   """
   root = root.rstrip("/")
   if "://" not in root and not os.path.isdir(root):
     raise IngestError(f"{root}: data folder does not exist")
+  nested = FileSystems.match([f"{root}/*/*/**"], limits=[1])[0].metadata_list
+  if nested:
+    raise IngestError(
+        f"{nested[0].path}: files in nested folders are not read; put images directly in "
+        f"{root}/<class>/ or list them in a CSV manifest")
   results = FileSystems.match([f"{root}/*/*"])[0].metadata_list
   sources = []
   for meta in sorted(results, key=lambda m: m.path):
-    rel = _rel(root, meta.path)
-    parts = rel.split("/")
-    if len(parts) != 2:
-      continue
-    label = parts[0]
+    label = _rel(root, meta.path).split("/")[0]
     if labels and label not in labels:
       raise IngestError(
           f"{root}/{label}: class folder '{label}' is not one of the configured labels "
           f"{list(labels)}")
-    sources.append(ImageSource(meta.path, label, hash_split(rel, train_percent)))
+    sources.append(ImageSource(meta.path, label, hash_split(_rel(root, meta.path), train_percent)))
   if not sources:
     raise IngestError(f"{root}: no images found; expected one sub-folder per class")
   _check_labels_present(root, sources, labels)

@@ -157,3 +157,11 @@ def test_fingerprint_changes_when_a_file_changes(digit_folder):
   assert before == ingest.input_fingerprint(str(digit_folder))
   (digit_folder / "0" / "extra.png").write_bytes(_png())
   assert ingest.input_fingerprint(str(digit_folder)) != before
+
+
+def test_images_in_nested_folders_are_an_error_not_skipped(digit_folder):
+  nested = digit_folder / "0" / "more"
+  nested.mkdir()
+  (nested / "x.png").write_bytes(_png())
+  with pytest.raises(IngestError, match=r"0/more/x\.png: files in nested folders are not read"):
+    ingest.list_sources(str(digit_folder), (), 80)
