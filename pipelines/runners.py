@@ -18,11 +18,6 @@ from pipelines.infra import InfraConfig
 from pipelines.runtime import PipelineRuntime
 from pipelines.runtime import code_fingerprint
 
-# MLMD execution states (ml_metadata.proto.Execution.State) worth naming.
-_STATE_NAMES = {0: "UNKNOWN", 1: "NEW", 2: "RUNNING", 3: "COMPLETE", 4: "FAILED", 5: "CACHED",
-                6: "CANCELED"}
-
-
 @dataclasses.dataclass(frozen=True)
 class LocalLayout:
   """Where a local run keeps everything, under one output folder."""
@@ -103,9 +98,7 @@ class _ProgressHandler(logging.Handler):
       self._start, self._cached = time.monotonic(), False
       node = args[0]
       self._emit(f"[{self._index(node)}/{len(self._nodes)}] {node} ...")
-    elif msg == "A cached execution %d is used.":
-      self._cached = True
-    elif msg == "Skipping execution for %s":
+    elif msg in ("A cached execution %d is used.", "Skipping execution for %s"):
       self._cached = True
     elif msg == "Component %s is finished.":
       node = args[0]
@@ -205,8 +198,9 @@ def node_results(metadata_path: str, pipeline: str) -> dict[str, NodeResult]:
       props = {k: getattr(v, v.WhichOneof("value")) for k, v in a.custom_properties.items()
                if v.WhichOneof("value") in ("int_value", "double_value", "string_value")}
       outputs.setdefault(key, []).append({"uri": a.uri, "properties": props})
-    results[node_id] = NodeResult(node_id, len(executions),
-                                  _STATE_NAMES.get(last.last_known_state, "?"), outputs)
+    results[node_id] = NodeResult(
+        node_id, len(executions),
+        metadata_store_pb2.Execution.State.Name(last.last_known_state), outputs)
   return results
 
 
@@ -221,15 +215,16 @@ class LocalRunResult:
   nodes: dict[str, NodeResult]
   wall_seconds: float
 
-  def output_uri(self, node: str, key: str) -> str | None:
+  def _output(self, node: str, key: str) -> dict:
     outs = self.nodes.get(node)
     items = outs.outputs.get(key) if outs else None
-    return items[0]["uri"] if items else None
+    return items[0] if items else {}
+
+  def output_uri(self, node: str, key: str) -> str | None:
+    return self._output(node, key).get("uri")
 
   def output_properties(self, node: str, key: str) -> dict:
-    outs = self.nodes.get(node)
-    items = outs.outputs.get(key) if outs else None
-    return items[0]["properties"] if items else {}
+    return self._output(node, key).get("properties", {})
 
 
 def run_local(pipeline, layout: LocalLayout, verbose: bool = False,
@@ -262,17 +257,22 @@ def compile_kubeflow(pipeline, image: str, output_file: str) -> str:
   return os.path.join(out_dir, os.path.basename(output_file))
 
 
+def _load(task_name: str, config_path: str | None, overrides: dict | None, data: str | None):
+  """(task, run config, task config, data source from `data` or the config; "" if none)."""
+  from pipelines import tasks  # pylint: disable=g-import-not-at-top
+  task = tasks.get(task_name)
+  run_cfg = task.load_config(config_path, overrides)
+  cfg = task.task_config(run_cfg)
+  return task, run_cfg, cfg, data or task.data_source(cfg)
+
+
 def run_task(task_name: str, output_dir: str, data: str | None = None,
              config_path: str | None = None, overrides: dict | None = None,
              verbose: bool = False, emit: Callable[[str], None] = print) -> LocalRunResult:
   """Runs a task's pipeline locally: config, data (embedded default if none), fingerprint, run."""
   from components.image_ingest import ingest  # pylint: disable=g-import-not-at-top
-  from pipelines import tasks  # pylint: disable=g-import-not-at-top
-  task = tasks.get(task_name)
-  run_cfg = task.load_config(config_path, overrides)
-  cfg = task.task_config(run_cfg)
+  task, run_cfg, cfg, source = _load(task_name, config_path, overrides, data)
   layout = LocalLayout(os.path.abspath(output_dir))
-  source = data or task.data_source(cfg)
   if not source:
     source = task.write_default_data(layout.data_dir)
     emit(f"data: embedded default, written to {source}")
@@ -286,11 +286,7 @@ def run_task(task_name: str, output_dir: str, data: str | None = None,
 def compile_task(task_name: str, data: str | None = None, config_path: str | None = None,
                  overrides: dict | None = None, output_file: str | None = None) -> str:
   """Compiles a task's pipeline to Kubeflow V2 / Vertex JSON; returns the file written."""
-  from pipelines import tasks  # pylint: disable=g-import-not-at-top
-  task = tasks.get(task_name)
-  run_cfg = task.load_config(config_path, overrides)
-  cfg = task.task_config(run_cfg)
-  source = data or task.data_source(cfg)
+  task, run_cfg, cfg, source = _load(task_name, config_path, overrides, data)
   if not source:
     raise ConfigError("compile needs a data source the cluster can read: --data gs://... or "
                      f"{task_name}.data.source in the config")

@@ -380,6 +380,19 @@ def summarize(out_dir: str, source: str, listed: int) -> dict:
   return summary
 
 
+def read_examples(out_dir: str, split: str, limit: int) -> list[tuple[bytes, dict]]:
+  """The first `limit` examples of a split: (serialized tf.Example, {"image", "label"})."""
+  files = sorted(tf.io.gfile.glob(os.path.join(split_dir(out_dir, split), "*")))
+  spec = {"image": tf.io.FixedLenFeature([], tf.string),
+          "label": tf.io.FixedLenFeature([], tf.string)}
+  out = []
+  for record in tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit):
+    parsed = tf.io.parse_single_example(record, spec)
+    out.append((record.numpy(), {"image": parsed["image"].numpy(),
+                                 "label": parsed["label"].numpy().decode("utf-8")}))
+  return out
+
+
 def read_quarantine(out_dir: str) -> list[dict]:
   path = os.path.join(out_dir, QUARANTINE_FILE)
   if not FileSystems.exists(path):

@@ -8,6 +8,7 @@ import os
 from tfx import v1 as tfx
 from tfx.types import artifact
 from tfx.types import standard_artifacts
+from tfx.utils import path_utils
 
 from components.edge_export import export
 from components.image_ingest import ingest
@@ -48,11 +49,12 @@ def RunReport(
   class_names = _read_lines(os.path.join(model.uri, export.KERAS_DIR, export.LABELS_FILE))
   pushed = bool(pushed_model.get_int_custom_property("pushed"))
   pushed_to = pushed_model.get_string_custom_property("pushed_destination") if pushed else None
-  samples = report_lib.predict_samples(os.path.join(model.uri, "Format-Serving"),
-                                       os.path.join(examples.uri, "Split-eval", "*"))
+  samples = report_lib.predict_samples(
+      path_utils.serving_model_path(model.uri),
+      [e for _, e in ingest.read_examples(examples.uri, "eval", limit=512)])
+  edge_metrics = report_lib.read_json(os.path.join(edge_model.uri, export.METRICS_FILE))
   edge_files = {f"edge: {m['file']}": os.path.join(edge_model.uri, m["file"])
-                for m in (report_lib.read_json(os.path.join(edge_model.uri, export.METRICS_FILE))
-                          or {"models": {}})["models"].values()}
+                for m in (edge_metrics or {"models": {}})["models"].values()}
   html_text = report_lib.render(
       title=title,
       evaluation=report_lib.read_evaluation(evaluation.uri),
@@ -62,7 +64,7 @@ def RunReport(
       class_names=class_names,
       ingest_summary=report_lib.read_json(os.path.join(examples.uri, ingest.COUNTS_FILE)) or {},
       quarantine=ingest.read_quarantine(examples.uri),
-      edge_metrics=report_lib.read_json(os.path.join(edge_model.uri, export.METRICS_FILE)),
+      edge_metrics=edge_metrics,
       samples=samples,
       artifacts={"examples": examples.uri, "trained model": model.uri,
                  "evaluation": evaluation.uri, "edge models": edge_model.uri,

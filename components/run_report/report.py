@@ -164,20 +164,16 @@ def sample_grid(images: Sequence[bytes], truths: Sequence[str], preds: Sequence[
   return grid
 
 
-def predict_samples(serving_model_dir: str, examples_pattern: str, count: int = 24,
-                    pool: int = 512) -> tuple[list[bytes], list[str], list[str], list[float]]:
+def predict_samples(serving_model_dir: str, examples: Sequence[dict], count: int = 24
+                    ) -> tuple[list[bytes], list[str], list[str], list[float]]:
   """Runs the serving signature (encoded bytes in) on eval examples and picks `count` to show.
 
-  Mistakes come first, then the rest round-robin over true classes, from the first `pool`.
+  Args:
+    examples: {"image": encoded bytes, "label": class name} dicts.
+  Mistakes come first, then the rest round-robin over true classes.
   """
-  files = sorted(tf.io.gfile.glob(examples_pattern))
-  spec = {"image": tf.io.FixedLenFeature([], tf.string),
-          "label": tf.io.FixedLenFeature([], tf.string)}
-  images, truths = [], []
-  for record in tf.data.TFRecordDataset(files, compression_type="GZIP").take(pool):
-    ex = tf.io.parse_single_example(record, spec)
-    images.append(ex["image"].numpy())
-    truths.append(ex["label"].numpy().decode())
+  images = [e["image"] for e in examples]
+  truths = [e["label"] for e in examples]
   if not images:
     return [], [], [], []
   serve = tf.saved_model.load(serving_model_dir).signatures["serving_default"]

@@ -104,14 +104,3 @@ def check_serving(model_dir: str, serialized_examples: list[bytes], images: list
                             f"{diff:.2e}, top-1 agreement {agree:.3f}")
   return {"requests": 1, "instances": len(images), "max_abs_score_diff": diff,
           "top1_agreement": agree, "signatures": signatures}
-
-
-def read_eval_examples(pattern: str, count: int) -> tuple[list[bytes], list[bytes]]:
-  """(serialized tf.Examples, their encoded images) for the first `count` eval examples."""
-  files = sorted(tf.io.gfile.glob(pattern))
-  serialized, images = [], []
-  spec = {"image": tf.io.FixedLenFeature([], tf.string)}
-  for record in tf.data.TFRecordDataset(files, compression_type="GZIP").take(count):
-    serialized.append(record.numpy())
-    images.append(tf.io.parse_single_example(record, spec)["image"].numpy())
-  return serialized, images

@@ -13,7 +13,9 @@ import os
 from absl import logging
 from tfx import v1 as tfx
 from tfx.types import standard_artifacts
+from tfx.utils import path_utils
 
+from components.image_ingest import ingest
 from components.serving_check import check
 
 
@@ -28,9 +30,9 @@ def ServingCheck(
 ) -> None:
   """Blesses the model for serving only if it answers REST requests as evaluated."""
   del code_version  # keys TFX's cache to the code that runs here
-  serialized, images = check.read_eval_examples(
-      os.path.join(examples.uri, "Split-eval", "*"), num_examples)
-  model_dir = os.path.join(model.uri, "Format-Serving")
+  rows = ingest.read_examples(examples.uri, "eval", num_examples)
+  serialized, images = [r[0] for r in rows], [r[1]["image"] for r in rows]
+  model_dir = path_utils.serving_model_path(model.uri)
   try:
     report = check.check_serving(model_dir, serialized, images, timeout=timeout_seconds)
     ok, reason = True, ""
