@@ -45,7 +45,7 @@ def test_images_and_beam_args(spec):
 def test_parameters_and_dotted_entry_points(spec):
   text = json.dumps(spec)
   assert "pipelines.classification.model.run_fn" in text
-  assert "pipelines.classification.model.preprocessing_fn" in text
+  assert "pipelines.vision.transform.preprocessing_fn" in text
   assert "gs://b/data/" in text
   assert "gs://b/serving/digits" in text
 

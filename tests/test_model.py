@@ -5,6 +5,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from pipelines.classification import model
+from pipelines.vision import transform
 from pipelines.classification.config import ImageConfig, TrainConfig
 from pipelines.vision import backbones, preprocessing
 from tests.conftest import digit_images
@@ -72,7 +73,7 @@ def test_augmentation_is_random_in_training_and_identity_in_inference():
 
 def test_dotted_paths_import():
   import importlib
-  for dotted in (model.PREPROCESSING_FN, model.RUN_FN):
+  for dotted in (transform.PREPROCESSING_FN, model.RUN_FN):
     module, name = dotted.rsplit(".", 1)
     assert callable(getattr(importlib.import_module(module), name))
 

@@ -24,7 +24,7 @@ def EdgeExport(
     edge_model: tfx.dsl.components.OutputArtifact[standard_artifacts.Model],
     image_key: tfx.dsl.components.Parameter[str] = "image_xf",
     label_key: tfx.dsl.components.Parameter[str] = "label_xf",
-    int8_max_accuracy_drop: tfx.dsl.components.Parameter[float] = 0.01,
+    int8_max_quality_drop: tfx.dsl.components.Parameter[float] = 0.01,
     representative_examples: tfx.dsl.components.Parameter[int] = 200,
     onnx_opset: tfx.dsl.components.Parameter[int] = 15,
     code_version: tfx.dsl.components.Parameter[str] = "",
@@ -44,7 +44,7 @@ def EdgeExport(
         (prep["height"], prep["width"], prep["channels"]))
     result = export.export_edge(
         keras_dir, images, labels, out_dir,
-        int8_max_accuracy_drop=int8_max_accuracy_drop,
+        int8_max_quality_drop=int8_max_quality_drop,
         representative_examples=representative_examples, onnx_opset=onnx_opset,
         log=logging.info)
   edge_model.set_int_custom_property("edge_blessed", int(result["edge_blessed"]))

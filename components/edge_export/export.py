@@ -3,7 +3,7 @@
 TFX-free: `components/edge_export/component.py` turns artifacts into paths and calls `export_edge`.
 Every exported model is run on the eval split (TFLite with ai-edge-litert's interpreter, ONNX with
 onnxruntime) and its accuracy and agreement with the Keras model are written to `metrics.json`.
-The int8 model is blessed for edge only within `int8_max_accuracy_drop` of the float model. (Serving
+The int8 model is blessed for edge only within `int8_max_quality_drop` of the float model. (Serving
 blessing is the Evaluator's; edge blessing does not depend on it, so EdgeExport stays cached when
 only the Evaluator's baseline changes. Deploy edge models of blessed runs only.)
 """
@@ -190,7 +190,7 @@ def _score(probs: np.ndarray, labels: np.ndarray, reference_top1: np.ndarray,
 
 
 def export_edge(keras_dir: str, images: np.ndarray, labels: np.ndarray, out_dir: str,
-                int8_max_accuracy_drop: float = 0.01, representative_examples: int = 200,
+                int8_max_quality_drop: float = 0.01, representative_examples: int = 200,
                 onnx_opset: int = 15, log: Callable[[str], None] = print) -> dict:
   """Exports every edge format to `out_dir`, measures each on (images, labels), decides blessing.
 
@@ -226,13 +226,13 @@ def export_edge(keras_dir: str, images: np.ndarray, labels: np.ndarray, out_dir:
   log(f"  onnx: accuracy {metrics['accuracy']:.4f}")
   float_acc = result["models"]["tflite_float32"]["accuracy"]
   int8_acc = result["models"]["tflite_int8"]["accuracy"]
-  within = int8_acc >= float_acc - int8_max_accuracy_drop
+  within = int8_acc >= float_acc - int8_max_quality_drop
   result["int8_accuracy_drop"] = float_acc - int8_acc
-  result["int8_max_accuracy_drop"] = int8_max_accuracy_drop
+  result["int8_max_quality_drop"] = int8_max_quality_drop
   result["edge_blessed"] = bool(within)
   reasons = []
   if not within:
-    reasons.append(f"int8 accuracy {int8_acc:.4f} is more than {int8_max_accuracy_drop} below "
+    reasons.append(f"int8 accuracy {int8_acc:.4f} is more than {int8_max_quality_drop} below "
                    f"float {float_acc:.4f}")
   result["not_blessed_reasons"] = reasons
   with open(os.path.join(out_dir, METRICS_FILE), "w") as f:

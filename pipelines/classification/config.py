@@ -12,47 +12,10 @@ from typing import Any, Literal, Mapping
 
 from pipelines import config_loader
 from pipelines.infra import InfraConfig
-
-
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-  # Folder with one sub-folder per class, or a CSV manifest (path,label[,split]); local or gs://.
-  # Empty: the embedded default (scikit-learn's digits written as PNG files).
-  source: str = ""
-  # Allowed class names. Empty: the sub-folders (folder mode) or the manifest's labels.
-  labels: tuple[str, ...] = ()
-  # Percent of examples hashed into the train split; the rest is eval.
-  train_percent: int = 80
-  # Images larger than this are quarantined instead of ingested.
-  max_file_bytes: int = 20 * 1024 * 1024
-  max_pixels: int = 40_000_000
-
-  def validate(self) -> None:
-    if not 1 <= self.train_percent <= 99:
-      raise ValueError(f"train_percent must be in [1, 99], got {self.train_percent}")
-    if self.max_file_bytes <= 0 or self.max_pixels <= 0:
-      raise ValueError("max_file_bytes and max_pixels must be positive")
-    if len(set(self.labels)) != len(self.labels):
-      raise ValueError(f"labels has duplicates: {list(self.labels)}")
-
-
-@dataclasses.dataclass(frozen=True)
-class ImageConfig:
-  height: int = 32
-  width: int = 32
-  channels: Literal[1, 3] = 1
-
-  def validate(self) -> None:
-    if self.height < 8 or self.width < 8:
-      raise ValueError(f"image size must be at least 8x8, got {self.height}x{self.width}")
-
-
-@dataclasses.dataclass(frozen=True)
-class AugmentConfig:
-  flip: bool = False  # horizontal flips; off by default: digits are not mirror-symmetric
-  rotation: float = 0.05  # fraction of a full turn
-  zoom: float = 0.1
-  contrast: float = 0.1
+from pipelines.vision.config import AugmentConfig
+from pipelines.vision.config import DataConfig
+from pipelines.vision.config import ExportConfig
+from pipelines.vision.config import ImageConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,15 +66,6 @@ class EvaluationConfig:
       raise ValueError(f"accuracy_lower_bound must be in [0, 1], got {self.accuracy_lower_bound}")
     if self.max_accuracy_drop < 0:
       raise ValueError(f"max_accuracy_drop must be >= 0, got {self.max_accuracy_drop}")
-
-
-@dataclasses.dataclass(frozen=True)
-class ExportConfig:
-  # The int8 TFLite model is blessed for edge only within this accuracy margin of the float model.
-  int8_max_accuracy_drop: float = 0.01
-  # Eval examples used as representative data for full-integer quantization.
-  representative_examples: int = 200
-  onnx_opset: int = 15
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,8 @@
-"""Classification model: tf.Transform `preprocessing_fn`, Keras builders, and the Trainer's `run_fn`.
+"""Classification model: Keras builders and the Trainer's `run_fn` (Transform is the shared
+`pipelines.vision.transform.preprocessing_fn`).
 
-Referenced by dotted path (PREPROCESSING_FN, RUN_FN) so the compiled Kubeflow pipeline imports them
-from the installed package, as the container image does.
+Referenced by dotted path (RUN_FN) so the compiled Kubeflow pipeline imports it from the installed
+package, as the container image does.
 
 Trainer output layout (`Model` artifact):
   {uri}/Format-Serving/   SavedModel; signatures:
@@ -15,7 +16,6 @@ Trainer output layout (`Model` artifact):
 from __future__ import annotations
 
 import logging
-import math
 import os
 from typing import Any
 
@@ -30,36 +30,11 @@ from pipelines.classification.config import ClassificationConfig
 from pipelines.classification.config import ImageConfig
 from pipelines.classification.config import TrainConfig
 from pipelines.vision import backbones
-from pipelines.vision import preprocessing
+from pipelines.vision import serving
+from pipelines.vision import training
+from pipelines.vision import transform
 
-PREPROCESSING_FN = "pipelines.classification.model.preprocessing_fn"
 RUN_FN = "pipelines.classification.model.run_fn"
-
-IMAGE_KEY = "image"
-LABEL_KEY = "label"
-LABEL_VOCABULARY = "label"
-SERVING_INPUT = "image_bytes"
-
-
-def xf(key: str) -> str:
-  return f"{key}_xf"
-
-
-# ---------------------------------------------------------------------------------------------
-# tf.Transform
-
-
-def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]) -> dict:
-  """Decodes and resizes images, and maps labels to ids with a tft vocabulary."""
-  image = config_loader.from_dict(ImageConfig, custom_config["image"], "image")
-  outputs = {xf(IMAGE_KEY): preprocessing.decode_and_resize(
-      inputs[IMAGE_KEY], image.height, image.width, image.channels)}
-  if LABEL_KEY in inputs:
-    # Class ids follow the vocabulary file (by frequency); labels.txt records the order.
-    outputs[xf(LABEL_KEY)] = tft.compute_and_apply_vocabulary(
-        tf.reshape(inputs[LABEL_KEY], [-1]), vocab_filename=LABEL_VOCABULARY)
-  return outputs
-
 
 # ---------------------------------------------------------------------------------------------
 # Keras
@@ -110,18 +85,8 @@ def train_classifier(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.
     train_ds = train_ds.map(lambda x, y: (augment(x, training=True), y),
                             num_parallel_calls=tf.data.AUTOTUNE)
   train_ds = train_ds.prefetch(tf.data.AUTOTUNE)
-  callbacks: list[keras.callbacks.Callback] = []
-  if train.early_stopping_patience > 0:
-    callbacks.append(keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=train.early_stopping_patience, restore_best_weights=True))
-  if train.lr_schedule == "plateau":
-    callbacks.append(keras.callbacks.ReduceLROnPlateau(
-        monitor="val_loss", factor=1 / 3, patience=train.reduce_lr_patience, min_lr=1e-5))
-  elif train.lr_schedule == "cosine":
-    callbacks.append(keras.callbacks.LearningRateScheduler(
-        lambda epoch: train.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / train.epochs))))
-  if log_dir:
-    callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"))
+  callbacks = training.callbacks(train.epochs, train.learning_rate, train.lr_schedule,
+                                 train.early_stopping_patience, train.reduce_lr_patience, log_dir)
   backbone = _backbone(model)
   if backbone is not None:
     backbone.trainable = False
@@ -137,82 +102,14 @@ def train_classifier(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.
   return history
 
 
-# ---------------------------------------------------------------------------------------------
-# Serving signatures
-
-
-class _ServingModule(tf.Module):
-  """Holds the Keras model and the tf.Transform layer so both are saved in one SavedModel."""
-
-  def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput,
-               class_names: list[str]):
-    super().__init__()
-    self.model = model
-    self.tft_layer = tft_output.transform_features_layer()
-    self.class_names = tf.constant(class_names)
-    raw_spec = tft_output.raw_feature_spec()
-    self._raw_spec = raw_spec
-    self._serving_spec = {k: v for k, v in raw_spec.items() if k == IMAGE_KEY}
-
-  def _predict(self, raw_features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-    transformed = self.tft_layer(raw_features)
-    scores = self.model(transformed[xf(IMAGE_KEY)], training=False)
-    top = tf.argmax(scores, axis=-1)
-    n = tf.shape(scores)[0]
-    return {
-        "classes": tf.tile(self.class_names[tf.newaxis, :], [n, 1]),
-        "scores": scores,
-        "predicted_class": tf.gather(self.class_names, top),
-        "predicted_score": tf.reduce_max(scores, axis=-1),
-    }
-
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=SERVING_INPUT)])
-  def serve_image_bytes(self, image_bytes):
-    # The inferred schema may give the image feature shape [1]; match it.
-    shape = self._raw_spec[IMAGE_KEY].shape
-    return self._predict({IMAGE_KEY: tf.reshape(image_bytes, [-1, *shape])})
-
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-  def serve_examples(self, examples):
-    return self._predict(tf.io.parse_example(examples, self._serving_spec))
-
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-  def transform_features(self, examples):
-    return self.tft_layer(tf.io.parse_example(examples, self._raw_spec))
-
-
 def export_serving_model(model: keras.Model, tft_output: tft.TFTransformOutput,
                          class_names: list[str], export_dir: str) -> None:
   """Saves a SavedModel whose signatures take encoded images or tf.Examples (see module doc)."""
-  module = _ServingModule(model, tft_output, class_names)
-  signatures = {
-      "serving_default": module.serve_image_bytes.get_concrete_function(),
-      "serving_examples": module.serve_examples.get_concrete_function(),
-      "transform_features": module.transform_features.get_concrete_function(),
-  }
-  tf.saved_model.save(module, export_dir, signatures=signatures)
-
-
-def preprocessing_metadata(image: ImageConfig) -> dict:
-  """How edge runtimes must prepare an image for the bare Keras/TFLite/ONNX model."""
-  return {"height": image.height, "width": image.width, "channels": image.channels,
-          "scale": preprocessing.SCALE, "offset": preprocessing.OFFSET, "layout": "NHWC",
-          "color": "grayscale" if image.channels == 1 else "rgb", "resize": "bilinear"}
+  serving.ClassifierServingModule(model, tft_output, class_names).save(export_dir)
 
 
 # ---------------------------------------------------------------------------------------------
 # TFX Trainer entry point
-
-
-def _dataset(file_pattern: list[str], data_accessor, tft_output: tft.TFTransformOutput,
-             batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
-  from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
-  ds = data_accessor.tf_dataset_factory(
-      file_pattern,
-      tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=xf(LABEL_KEY),
-                                     num_epochs=1, shuffle=shuffle, shuffle_seed=seed),
-      tft_output.transformed_metadata.schema)
-  return ds.map(lambda features, label: (features[xf(IMAGE_KEY)], label))
 
 
 def run_fn(fn_args) -> None:
@@ -220,16 +117,15 @@ def run_fn(fn_args) -> None:
   cfg = config_loader.from_dict(ClassificationConfig, fn_args.custom_config["classification"])
   keras.utils.set_random_seed(cfg.train.seed)
   tft_output = tft.TFTransformOutput(fn_args.transform_output)
-  class_names = [c.decode() if isinstance(c, bytes) else c
-                 for c in tft_output.vocabulary_by_name(LABEL_VOCABULARY)]
+  class_names = transform.class_names(tft_output)
   logging.info("training %s on %d classes: %s", cfg.train.model, len(class_names), class_names)
-  train_ds = _dataset(fn_args.train_files, fn_args.data_accessor, tft_output,
+  train_ds = transform.dataset(fn_args.train_files, fn_args.data_accessor, tft_output,
                       cfg.train.batch_size, shuffle=True, seed=cfg.train.seed)
-  eval_ds = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output,
+  eval_ds = transform.dataset(fn_args.eval_files, fn_args.data_accessor, tft_output,
                      cfg.train.batch_size, shuffle=False, seed=cfg.train.seed)
   model = build_classifier(len(class_names), cfg.image, cfg.train)
   train_classifier(model, train_ds, eval_ds, cfg.train, log_dir=fn_args.model_run_dir)
   export_serving_model(model, tft_output, class_names, fn_args.serving_model_dir)
   edge_export.write_keras_bundle(
-      model, class_names, preprocessing_metadata(cfg.image),
+      model, class_names, transform.preprocessing_metadata(cfg.image),
       os.path.join(os.path.dirname(fn_args.serving_model_dir), edge_export.KERAS_DIR))

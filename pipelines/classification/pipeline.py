@@ -16,6 +16,7 @@ from pipelines import config_loader
 from pipelines.classification import model
 from pipelines.classification.config import ClassificationConfig
 from pipelines.runtime import PipelineRuntime
+from pipelines.vision import transform as image_transform
 
 TASK = "classification"
 
@@ -30,10 +31,12 @@ def eval_config(cfg: ClassificationConfig) -> tfma.EvalConfig:
           absolute={"value": -cfg.evaluation.max_accuracy_drop - 1e-9}))
   return tfma.EvalConfig(
       model_specs=[tfma.ModelSpec(
-          signature_name="serving_examples", label_key=model.xf(model.LABEL_KEY),
+          signature_name="serving_examples",
+          label_key=image_transform.xf(image_transform.LABEL_KEY),
           prediction_key="scores", preprocessing_function_names=["transform_features"])],
       # Overall, and one slice per true class (its accuracy there is the class's recall).
-      slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[model.LABEL_KEY])],
+      slicing_specs=[tfma.SlicingSpec(),
+                     tfma.SlicingSpec(feature_keys=[image_transform.LABEL_KEY])],
       metrics_specs=[tfma.MetricsSpec(
           metrics=[tfma.MetricConfig(
                        class_name="SparseCategoricalAccuracy",
@@ -56,9 +59,8 @@ def create_pipeline(cfg: ClassificationConfig, runtime: PipelineRuntime) -> tfx.
                                               schema=schema.outputs["schema"])
   transform = tfx.components.Transform(
       examples=ingest.outputs["examples"], schema=schema.outputs["schema"],
-      preprocessing_fn=model.PREPROCESSING_FN,
-      custom_config={"image": config_loader.to_dict(cfg.image),
-                     "code_version": runtime.code_version})
+      preprocessing_fn=image_transform.PREPROCESSING_FN,
+      custom_config=image_transform.transform_custom_config(cfg.image, runtime.code_version))
   trainer = tfx.components.Trainer(
       run_fn=model.RUN_FN,
       examples=transform.outputs["transformed_examples"],
@@ -89,8 +91,9 @@ def create_pipeline(cfg: ClassificationConfig, runtime: PipelineRuntime) -> tfx.
   edge = EdgeExport(
       model=trainer.outputs["model"],
       transformed_examples=transform.outputs["transformed_examples"],
-      image_key=model.xf(model.IMAGE_KEY), label_key=model.xf(model.LABEL_KEY),
-      int8_max_accuracy_drop=cfg.export.int8_max_accuracy_drop,
+      image_key=image_transform.xf(image_transform.IMAGE_KEY),
+      label_key=image_transform.xf(image_transform.LABEL_KEY),
+      int8_max_quality_drop=cfg.export.int8_max_quality_drop,
       representative_examples=cfg.export.representative_examples,
       onnx_opset=cfg.export.onnx_opset, code_version=runtime.code_version)
   report = RunReport(

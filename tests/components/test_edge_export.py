@@ -7,6 +7,7 @@ import tf_keras as keras
 
 from components.edge_export import export
 from pipelines.classification import model
+from pipelines.vision import transform
 from pipelines.classification.config import ImageConfig, TrainConfig
 from tests.conftest import digit_images
 
@@ -22,14 +23,14 @@ def bundle(tmp_path_factory):
   m.compile("adam", "sparse_categorical_crossentropy")
   m.fit(x, y, epochs=8, batch_size=8, verbose=0)
   folder = str(tmp_path_factory.mktemp("keras"))
-  export.write_keras_bundle(m, ["0", "1", "7"], model.preprocessing_metadata(ImageConfig(16, 16, 1)),
+  export.write_keras_bundle(m, ["0", "1", "7"], transform.preprocessing_metadata(ImageConfig(16, 16, 1)),
                             folder)
   return folder, m, x, y
 
 
 def test_every_export_agrees_with_keras(bundle, tmp_path):
   folder, m, x, y = bundle
-  result = export.export_edge(folder, x, y, str(tmp_path), int8_max_accuracy_drop=0.1,
+  result = export.export_edge(folder, x, y, str(tmp_path), int8_max_quality_drop=0.1,
                               representative_examples=30)
   reference = m.predict(x, verbose=0)
   for variant in export.TFLITE_VARIANTS:
@@ -54,7 +55,7 @@ def test_every_export_agrees_with_keras(bundle, tmp_path):
 def test_int8_beyond_the_margin_is_not_blessed(bundle, tmp_path):
   folder, _, x, y = bundle
   # A negative margin demands int8 beat float by 0.5: impossible, so never blessed.
-  result = export.export_edge(folder, x, y, str(tmp_path), int8_max_accuracy_drop=-0.5,
+  result = export.export_edge(folder, x, y, str(tmp_path), int8_max_quality_drop=-0.5,
                               representative_examples=10)
   assert not result["edge_blessed"]
   assert "int8 accuracy" in result["not_blessed_reasons"][0]

@@ -29,7 +29,7 @@ CONFIG = {"classification": {
     "image": {"height": 16, "width": 16, "channels": 1},
     "train": {"epochs": 15, "batch_size": 8, "early_stopping_patience": 0},
     "evaluation": {"accuracy_lower_bound": 0.6},
-    "export": {"int8_max_accuracy_drop": 0.2, "representative_examples": 20}}}
+    "export": {"int8_max_quality_drop": 0.2, "representative_examples": 20}}}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,127 @@
+"""SavedModel export shared by every image task: one module holds the Keras model and the
+tf.Transform layer, so serving applies exactly the training preprocessing.
+
+Signatures of every exported model:
+    serving_default(image_bytes: string[N])  -> the task's outputs (TF Serving's default)
+    serving_examples(examples: string[N])    -> the same outputs, from serialized tf.Examples
+    transform_features(examples: string[N])  -> transformed features (evaluators' label source)
+Tasks subclass `ImageServingModule`, define `outputs` and may add signatures (`extra_signatures`).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+
+from pipelines.vision.transform import IMAGE_KEY
+from pipelines.vision.transform import SERVING_INPUT
+from pipelines.vision.transform import xf
+
+
+class ImageServingModule(tf.Module):
+  """Base serving module; subclasses map the Keras model's output to named outputs."""
+
+  def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput):
+    super().__init__()
+    self.model = model
+    self.tft_layer = tft_output.transform_features_layer()
+    raw_spec = tft_output.raw_feature_spec()
+    self._raw_spec = raw_spec
+    self._serving_spec = {k: v for k, v in raw_spec.items() if k == IMAGE_KEY}
+
+  def outputs(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Named outputs for transformed images [N, H, W, C]."""
+    raise NotImplementedError
+
+  def images_from_bytes(self, image_bytes: tf.Tensor) -> tf.Tensor:
+    """Transformed images for a [N] batch of encoded images."""
+    # The inferred schema may give the image feature shape [1]; match it.
+    shape = self._raw_spec[IMAGE_KEY].shape
+    return self.tft_layer({IMAGE_KEY: tf.reshape(image_bytes, [-1, *shape])})[xf(IMAGE_KEY)]
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=SERVING_INPUT)])
+  def serve_image_bytes(self, image_bytes):
+    return self.outputs(self.images_from_bytes(image_bytes))
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+  def serve_examples(self, examples):
+    features = self.tft_layer(tf.io.parse_example(examples, self._serving_spec))
+    return self.outputs(features[xf(IMAGE_KEY)])
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+  def transform_features(self, examples):
+    return self.tft_layer(tf.io.parse_example(examples, self._raw_spec))
+
+  def extra_signatures(self) -> dict:
+    return {}
+
+  def save(self, export_dir: str) -> None:
+    signatures = {
+        "serving_default": self.serve_image_bytes.get_concrete_function(),
+        "serving_examples": self.serve_examples.get_concrete_function(),
+        "transform_features": self.transform_features.get_concrete_function(),
+        **self.extra_signatures(),
+    }
+    tf.saved_model.save(self, export_dir, signatures=signatures)
+
+
+class ClassifierServingModule(ImageServingModule):
+  """Outputs classes, scores, predicted_class, predicted_score (TF Serving classify style)."""
+
+  def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput,
+               class_names: list[str]):
+    super().__init__(model, tft_output)
+    self.class_names = tf.constant(class_names)
+
+  def outputs(self, images):
+    scores = self.model(images, training=False)
+    top = tf.argmax(scores, axis=-1)
+    n = tf.shape(scores)[0]
+    return {
+        "classes": tf.tile(self.class_names[tf.newaxis, :], [n, 1]),
+        "scores": scores,
+        "predicted_class": tf.gather(self.class_names, top),
+        "predicted_score": tf.reduce_max(scores, axis=-1),
+    }
+
+
+class EmbeddingServingModule(ImageServingModule):
+  """Outputs `embedding` [N, D] (L2-normalised by the model) for retrieval and verification.
+
+  With `threshold`, also `verify(image_a, image_b)` -> distance, same (distance <= threshold),
+  threshold: face/pair verification with the operating point chosen on eval. With `decoder`
+  (autoencoders), also `reconstruct(image_bytes)` -> reconstruction [N, H, W, C] in [0, 1].
+  """
+
+  def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput,
+               threshold: float | None = None, autoencoder: keras.Model | None = None):
+    super().__init__(model, tft_output)
+    self.threshold = None if threshold is None else tf.constant(threshold, tf.float32)
+    self.autoencoder = autoencoder
+
+  def outputs(self, images):
+    return {"embedding": self.model(images, training=False)}
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_a"),
+                                tf.TensorSpec([None], tf.string, name="image_b")])
+  def verify(self, image_a, image_b):
+    a = self.model(self.images_from_bytes(image_a), training=False)
+    b = self.model(self.images_from_bytes(image_b), training=False)
+    distance = tf.norm(a - b, axis=-1)
+    n = tf.shape(distance)[0]
+    return {"distance": distance, "same": distance <= self.threshold,
+            "threshold": tf.fill([n], self.threshold)}
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=SERVING_INPUT)])
+  def reconstruct(self, image_bytes):
+    return {"reconstruction": self.autoencoder(self.images_from_bytes(image_bytes),
+                                               training=False)}
+
+  def extra_signatures(self) -> dict:
+    out = {}
+    if self.threshold is not None:
+      out["verify"] = self.verify.get_concrete_function()
+    if self.autoencoder is not None:
+      out["reconstruct"] = self.reconstruct.get_concrete_function()
+    return out

@@ -1,0 +1,34 @@
+"""Keras training plumbing shared by task trainers: learning-rate schedule, early stopping, logs."""
+
+from __future__ import annotations
+
+import math
+
+import tf_keras as keras
+
+
+def callbacks(epochs: int, learning_rate: float, lr_schedule: str, early_stopping_patience: int,
+              reduce_lr_patience: int, log_dir: str | None = None,
+              monitor: str = "val_loss") -> list[keras.callbacks.Callback]:
+  """Early stopping (best weights restored), an LR schedule and TensorBoard logs.
+
+  Args:
+    lr_schedule: "plateau" (divide by 3 after `reduce_lr_patience` epochs without improvement),
+      "cosine" (decay to 0 over `epochs`, per epoch) or "constant".
+    early_stopping_patience: epochs without improvement of `monitor` before stopping; 0: off.
+  """
+  out: list[keras.callbacks.Callback] = []
+  if early_stopping_patience > 0:
+    out.append(keras.callbacks.EarlyStopping(
+        monitor=monitor, patience=early_stopping_patience, restore_best_weights=True))
+  if lr_schedule == "plateau":
+    out.append(keras.callbacks.ReduceLROnPlateau(
+        monitor=monitor, factor=1 / 3, patience=reduce_lr_patience, min_lr=1e-5))
+  elif lr_schedule == "cosine":
+    out.append(keras.callbacks.LearningRateScheduler(
+        lambda epoch: learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / epochs))))
+  elif lr_schedule != "constant":
+    raise ValueError(f"unknown lr_schedule {lr_schedule!r}")
+  if log_dir:
+    out.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"))
+  return out

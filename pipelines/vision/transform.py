@@ -1,0 +1,86 @@
+"""The tf.Transform step and Trainer input shared by every image task.
+
+Every image DAG runs the same Transform (`PREPROCESSING_FN`): decode, resize and scale the image
+(`preprocessing.decode_and_resize`) and map class names to ids with a tft vocabulary. Trainers read
+the transformed examples with `dataset` (TFXIO) or `load_arrays` (into memory, for samplers that
+need labels up front, e.g. P x K batches for metric learning).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from pipelines import config_loader
+from pipelines.vision import preprocessing
+from pipelines.vision.config import ImageConfig
+
+PREPROCESSING_FN = "pipelines.vision.transform.preprocessing_fn"
+
+IMAGE_KEY = "image"
+LABEL_KEY = "label"
+SOURCE_KEY = "source"
+LABEL_VOCABULARY = "label"
+SERVING_INPUT = "image_bytes"
+
+
+def xf(key: str) -> str:
+  """The name of a transformed feature."""
+  return f"{key}_xf"
+
+
+def transform_custom_config(image: ImageConfig, code_version: str) -> dict:
+  """Transform's `custom_config` for `preprocessing_fn`."""
+  return {"image": config_loader.to_dict(image), "code_version": code_version}
+
+
+def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]) -> dict:
+  """Decodes and resizes images, and maps labels to ids with a tft vocabulary."""
+  image = config_loader.from_dict(ImageConfig, custom_config["image"], "image")
+  outputs = {xf(IMAGE_KEY): preprocessing.decode_and_resize(
+      inputs[IMAGE_KEY], image.height, image.width, image.channels)}
+  if LABEL_KEY in inputs:
+    # Class ids follow the vocabulary file (by frequency); labels.txt records the order.
+    outputs[xf(LABEL_KEY)] = tft.compute_and_apply_vocabulary(
+        tf.reshape(inputs[LABEL_KEY], [-1]), vocab_filename=LABEL_VOCABULARY)
+  return outputs
+
+
+def class_names(tft_output: tft.TFTransformOutput) -> list[str]:
+  """Class names in id order (the label vocabulary)."""
+  return [c.decode() if isinstance(c, bytes) else c
+          for c in tft_output.vocabulary_by_name(LABEL_VOCABULARY)]
+
+
+def preprocessing_metadata(image: ImageConfig) -> dict:
+  """How edge runtimes must prepare an image for the bare Keras/TFLite/ONNX model."""
+  return {"height": image.height, "width": image.width, "channels": image.channels,
+          "scale": preprocessing.SCALE, "offset": preprocessing.OFFSET, "layout": "NHWC",
+          "color": "grayscale" if image.channels == 1 else "rgb", "resize": "bilinear"}
+
+
+def dataset(file_pattern: list[str], data_accessor, tft_output: tft.TFTransformOutput,
+            batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+  """(image [N, H, W, C], label id [N]) batches of transformed examples, read through TFXIO."""
+  from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
+  ds = data_accessor.tf_dataset_factory(
+      file_pattern,
+      tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=xf(LABEL_KEY),
+                                     num_epochs=1, shuffle=shuffle, shuffle_seed=seed),
+      tft_output.transformed_metadata.schema)
+  return ds.map(lambda features, label: (features[xf(IMAGE_KEY)], label))
+
+
+def load_arrays(file_pattern: list[str], data_accessor, tft_output: tft.TFTransformOutput
+                ) -> tuple[np.ndarray, np.ndarray]:
+  """All transformed examples matching `file_pattern` as (images float32, label ids int64)."""
+  xs, ys = [], []
+  for x, y in dataset(file_pattern, data_accessor, tft_output, 512, False, 0).as_numpy_iterator():
+    xs.append(x)
+    ys.append(np.reshape(y, [-1]))
+  if not xs:
+    raise ValueError(f"no transformed examples in {file_pattern}")
+  return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
