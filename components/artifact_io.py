@@ -45,3 +45,7 @@ def local_input_dir(uri: str) -> Iterator[str]:
   with tempfile.TemporaryDirectory() as tmp:
     copy_tree(uri, tmp)
     yield tmp
+
+
+def exists(uri: str) -> bool:
+  return tf.io.gfile.exists(uri)

@@ -1,9 +1,12 @@
 """The `cvpipe` command.
 
-  cvpipe run classification [--data DIR|manifest.csv] [--config FILE.yaml] [--output DIR]
-  cvpipe compile classification --target kubeflow [--config FILE.yaml] [--data gs://...]
-  cvpipe submit classification --target vertex --project P --region R [--service-account SA]
+  cvpipe run TASK [--data DIR|manifest.csv] [--config FILE.yaml] [--output DIR]
+  cvpipe compile TASK --target kubeflow [--config FILE.yaml] [--data gs://...]
+  cvpipe submit TASK --target vertex --project P --region R [--service-account SA]
   cvpipe predict --model SERVING_DIR IMAGE...
+  cvpipe query --index SERVING_DIR [-k 10] [--html FILE] IMAGE...
+
+Tasks: classification, retrieval, similarity.
 """
 
 from __future__ import annotations
@@ -62,6 +65,17 @@ def _parser() -> argparse.ArgumentParser:
   pred.add_argument("--model", required=True,
                     help="a pushed model: <serving>/<model> (latest version) or a version dir")
   pred.add_argument("images", nargs="+")
+
+  query = sub.add_parser("query", help="find the nearest indexed images with a pushed "
+                         "retrieval model")
+  query.add_argument("--index", required=True, metavar="MODEL_DIR",
+                     help="a pushed retrieval model: <serving>/<model> (latest version) or a "
+                     "version dir; its index is in assets.extra/index")
+  query.add_argument("-k", type=int, default=10, help="results per query (default 10)")
+  query.add_argument("--search-k", type=int, default=-1,
+                     help="Annoy nodes inspected per query (-1: n_trees * k)")
+  query.add_argument("--html", metavar="FILE", help="also write an HTML grid of the results")
+  query.add_argument("images", nargs="+")
   return parser
 
 
@@ -78,15 +92,21 @@ def _run(args) -> int:
 
 def _print_outcome(result) -> None:
   pushed = result.output_properties("Pusher", "pushed_model")
-  blessing = result.output_properties("Evaluator", "blessing")
+  # The task's evaluator: the node other than ServingCheck that outputs a blessing.
+  evaluator = next((name for name, node in result.nodes.items()
+                    if name != "ServingCheck" and "blessing" in node.outputs), "Evaluator")
+  blessing = result.output_properties(evaluator, "blessing")
   edge = result.output_properties("EdgeExport", "edge_model")
   print(f"\nfinished in {result.wall_seconds:.0f}s")
   if pushed.get("pushed"):
     print(f"serving model:  {pushed['pushed_destination']}  (TF Serving version "
           f"{pushed.get('pushed_version')})")
+    if "IndexBuilder" in result.nodes:
+      print(f"query it:       cvpipe query --index {os.path.dirname(pushed['pushed_destination'])}"
+            " IMAGE...")
   else:
     infra = result.output_properties("ServingCheck", "blessing")
-    why = ("the Evaluator did not bless it" if not blessing.get("blessed") else
+    why = (f"the {evaluator} did not bless it" if not blessing.get("blessed") else
            "the serving check failed" if not infra.get("blessed") else "see the log")
     print(f"serving model:  NOT pushed ({why}); the candidate is in "
           f"{result.output_uri('Trainer', 'model')}")
@@ -136,15 +156,28 @@ def _predict(args) -> int:
   return 0
 
 
+def _query(args) -> int:
+  from components.embedding_index import query  # pylint: disable=g-import-not-at-top
+  results = query.search(args.index, args.images, k=args.k, search_k=args.search_k)
+  for r in results:
+    print(f"{r['query']}:")
+    for rank, x in enumerate(r["results"], 1):
+      print(f"  {rank:3d}. {x['source']}  label={x['label']}  distance={x['distance']:.4f}")
+  if args.html:
+    print(f"wrote {query.write_html(results, args.html)}")
+  return 0
+
+
 def main(argv: list[str] | None = None) -> int:
   args = _parser().parse_args(argv)
   from components.image_ingest.ingest import IngestError  # pylint: disable=g-import-not-at-top
   from pipelines.cloud import CloudError  # pylint: disable=g-import-not-at-top
   from pipelines.config_loader import ConfigError  # pylint: disable=g-import-not-at-top
+  from components.embedding_index.query import QueryError  # pylint: disable=g-import-not-at-top
   try:
-    return {"run": _run, "compile": _compile, "submit": _submit,
-            "predict": _predict}[args.command](args)
-  except (ConfigError, IngestError, CloudError, FileNotFoundError) as e:
+    return {"run": _run, "compile": _compile, "submit": _submit, "predict": _predict,
+            "query": _query}[args.command](args)
+  except (ConfigError, IngestError, CloudError, QueryError, FileNotFoundError) as e:
     print(f"cvpipe: error: {e}", file=sys.stderr)
     return 2
 

@@ -104,6 +104,12 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, path: str = "") -> T
         f"allowed: {', '.join(sorted(fields))}")
   kwargs = {}
   for name, value in data.items():
+    field = fields[name]
+    if (isinstance(value, Mapping) and dataclasses.is_dataclass(hints[name])
+        and field.default_factory is not dataclasses.MISSING):
+      # A partial override of a nested section starts from the field's own default, which may
+      # differ from the section class's defaults (e.g. another loss for another task).
+      value = _deep_merge(to_dict(field.default_factory()), value)
     kwargs[name] = _coerce(value, hints[name], f"{path}.{name}" if path else name)
   # Nested dataclasses absent from `data` keep their defaults.
   obj = cls(**kwargs)

@@ -28,7 +28,26 @@ def _classification() -> Task:
               write_default_data=datasets.write_digits)
 
 
-_TASKS: dict[str, Callable[[], Task]] = {"classification": _classification}
+def _retrieval() -> Task:
+  from pipelines import datasets  # pylint: disable=g-import-not-at-top
+  from pipelines.retrieval import config  # pylint: disable=g-import-not-at-top
+  from pipelines.retrieval import pipeline  # pylint: disable=g-import-not-at-top
+  return Task(name="retrieval", load_config=config.load, task_config=lambda run: run.retrieval,
+              create_pipeline=pipeline.create_pipeline, data_source=lambda cfg: cfg.data.source,
+              write_default_data=datasets.write_digits)
+
+
+def _similarity() -> Task:
+  from pipelines import datasets  # pylint: disable=g-import-not-at-top
+  from pipelines.similarity import config  # pylint: disable=g-import-not-at-top
+  from pipelines.similarity import pipeline  # pylint: disable=g-import-not-at-top
+  return Task(name="similarity", load_config=config.load, task_config=lambda run: run.similarity,
+              create_pipeline=pipeline.create_pipeline, data_source=lambda cfg: cfg.data.source,
+              write_default_data=datasets.write_digits)
+
+
+_TASKS: dict[str, Callable[[], Task]] = {"classification": _classification,
+                                         "retrieval": _retrieval, "similarity": _similarity}
 NAMES = tuple(_TASKS)
 
 

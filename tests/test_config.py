@@ -64,3 +64,9 @@ def test_configs_are_frozen():
   run = config.load()
   with pytest.raises(Exception):
     run.classification.train.epochs = 3  # type: ignore[misc]
+
+
+def test_partial_override_of_a_section_keeps_that_fields_own_defaults():
+  from pipelines.similarity import config as similarity_config
+  train = similarity_config.load(overrides={"similarity": {"train": {"epochs": 3}}}).similarity.train
+  assert (train.loss, train.margin, train.epochs) == ("contrastive", 1.0, 3)

@@ -3,7 +3,8 @@
 TFX-free: `components/edge_export/component.py` turns artifacts into paths and calls `export_edge`.
 Every exported model is run on the eval split (TFLite with ai-edge-litert's interpreter, ONNX with
 onnxruntime) and its accuracy and agreement with the Keras model are written to `metrics.json`.
-The int8 model is blessed for edge only within `int8_max_quality_drop` of the float model. (Serving
+The int8 model is blessed for edge only within `int8_max_quality_drop` of the float model on the
+quality metric (classifiers: accuracy; embeddings: precision@k). (Serving
 blessing is the Evaluator's; edge blessing does not depend on it, so EdgeExport stays cached when
 only the Evaluator's baseline changes. Deploy edge models of blessed runs only.)
 """
@@ -32,6 +33,11 @@ ONNX_FILE = "model.onnx"
 METRICS_FILE = "metrics.json"
 BLESSED_FILE = "EDGE_BLESSED"
 NOT_BLESSED_FILE = "EDGE_NOT_BLESSED"
+# Files of a Keras bundle that travel with the edge models when present (e.g. the verification
+# threshold of a similarity model).
+EXTRA_FILES = ("verification.json",)
+# Folder of the edge artifact that holds the Annoy index of a retrieval model.
+INDEX_DIR = "index"
 
 
 def tflite_file(variant: str) -> str:
@@ -189,51 +195,88 @@ def _score(probs: np.ndarray, labels: np.ndarray, reference_top1: np.ndarray,
           "max_abs_prob_diff_vs_keras": float(np.abs(probs - reference_probs).max())}
 
 
+def _neighbours(embeddings: np.ndarray, k: int) -> np.ndarray:
+  """Leave-one-out k nearest rows of every row (Euclidean)."""
+  from pipelines.vision import metrics  # pylint: disable=g-import-not-at-top
+  ids, _ = metrics.exact_knn(embeddings, embeddings, k + 1, "euclidean")
+  return np.array([[j for j in row if j != i][:k] for i, row in enumerate(ids)])
+
+
+def _score_embeddings(emb: np.ndarray, labels: np.ndarray, reference_neighbours: np.ndarray,
+                      reference: np.ndarray, k: int) -> dict[str, float]:
+  """Retrieval quality of an exported embedding model on the eval split (leave-one-out)."""
+  from pipelines.vision import metrics  # pylint: disable=g-import-not-at-top
+  nn = _neighbours(emb, k)
+  cos = (emb * reference).sum(1) / np.maximum(
+      np.linalg.norm(emb, axis=1) * np.linalg.norm(reference, axis=1), 1e-12)
+  return {f"precision_at_{k}": float(metrics.precision_at_k(labels[nn] == labels[:, None]).mean()),
+          f"recall_at_{k}_vs_keras": metrics.recall_at_k(nn, reference_neighbours),
+          "mean_cosine_vs_keras": float(cos.mean()),
+          "max_abs_diff_vs_keras": float(np.abs(emb - reference).max())}
+
+
 def export_edge(keras_dir: str, images: np.ndarray, labels: np.ndarray, out_dir: str,
                 int8_max_quality_drop: float = 0.01, representative_examples: int = 200,
-                onnx_opset: int = 15, log: Callable[[str], None] = print) -> dict:
+                onnx_opset: int = 15, kind: str = "classifier", k: int = 10,
+                log: Callable[[str], None] = print) -> dict:
   """Exports every edge format to `out_dir`, measures each on (images, labels), decides blessing.
 
   Args:
     keras_dir: a Keras bundle folder (see `write_keras_bundle`).
     images, labels: eval split, preprocessed exactly as in training (float32 in [0, 1]).
+    kind: "classifier" (quality: accuracy) or "embedding" (quality: leave-one-out precision@k on
+      the eval split; also recall@k of each model's neighbours against the Keras model's: the
+      retrieval cost of quantization).
   Returns:
     The metrics written to `out_dir/metrics.json`.
   """
+  if kind not in ("classifier", "embedding"):
+    raise ValueError(f"unknown model kind {kind!r}")
   os.makedirs(out_dir, exist_ok=True)
-  for name in (LABELS_FILE, PREPROCESSING_FILE):
-    shutil.copy(os.path.join(keras_dir, name), os.path.join(out_dir, name))
+  for name in (LABELS_FILE, PREPROCESSING_FILE, *EXTRA_FILES):
+    if os.path.exists(os.path.join(keras_dir, name)):
+      shutil.copy(os.path.join(keras_dir, name), os.path.join(out_dir, name))
   model = keras.models.load_model(os.path.join(keras_dir, KERAS_FILE), compile=False)
   reference = model.predict(images, batch_size=256, verbose=0)
-  ref_top1 = reference.argmax(axis=1)
+  if kind == "classifier":
+    quality = "accuracy"
+    ref_top1 = reference.argmax(axis=1)
+    keras_metrics = {"accuracy": float((ref_top1 == labels).mean())}
+    score = lambda out: _score(out, labels, ref_top1, reference)  # noqa: E731
+  else:
+    k = max(1, min(k, len(images) - 1))
+    quality = f"precision_at_{k}"
+    ref_nn = _neighbours(reference, k)
+    keras_metrics = _score_embeddings(reference, labels, ref_nn, reference, k)
+    score = lambda out: _score_embeddings(out, labels, ref_nn, reference, k)  # noqa: E731
   rng = np.random.default_rng(0)
   rep = images[rng.permutation(len(images))[:representative_examples]]
-  result: dict = {"num_eval_examples": int(len(images)),
-                  "keras": {"accuracy": float((ref_top1 == labels).mean())}, "models": {}}
+  result: dict = {"num_eval_examples": int(len(images)), "kind": kind, "quality_metric": quality,
+                  "keras": keras_metrics, "models": {}}
   for variant in TFLITE_VARIANTS:
     content = to_tflite(model, variant, rep if variant == "int8" else None)
     path = os.path.join(out_dir, tflite_file(variant))
     with open(path, "wb") as f:
       f.write(content)
-    metrics = _score(tflite_predict(content, images), labels, ref_top1, reference)
+    metrics = score(tflite_predict(content, images))
     result["models"][f"tflite_{variant}"] = {"file": os.path.basename(path),
                                              "bytes": len(content), **metrics}
-    log(f"  tflite {variant}: {len(content) / 1024:.1f} KiB, accuracy {metrics['accuracy']:.4f}")
+    log(f"  tflite {variant}: {len(content) / 1024:.1f} KiB, {quality} {metrics[quality]:.4f}")
   onnx_path = os.path.join(out_dir, ONNX_FILE)
   to_onnx(model, onnx_path, onnx_opset)
-  metrics = _score(onnx_predict(onnx_path, images), labels, ref_top1, reference)
+  metrics = score(onnx_predict(onnx_path, images))
   result["models"]["onnx"] = {"file": ONNX_FILE, "bytes": os.path.getsize(onnx_path), **metrics}
-  log(f"  onnx: accuracy {metrics['accuracy']:.4f}")
-  float_acc = result["models"]["tflite_float32"]["accuracy"]
-  int8_acc = result["models"]["tflite_int8"]["accuracy"]
-  within = int8_acc >= float_acc - int8_max_quality_drop
-  result["int8_accuracy_drop"] = float_acc - int8_acc
+  log(f"  onnx: {quality} {metrics[quality]:.4f}")
+  float_q = result["models"]["tflite_float32"][quality]
+  int8_q = result["models"]["tflite_int8"][quality]
+  within = int8_q >= float_q - int8_max_quality_drop
+  result["int8_quality_drop"] = float_q - int8_q
   result["int8_max_quality_drop"] = int8_max_quality_drop
   result["edge_blessed"] = bool(within)
   reasons = []
   if not within:
-    reasons.append(f"int8 accuracy {int8_acc:.4f} is more than {int8_max_quality_drop} below "
-                   f"float {float_acc:.4f}")
+    reasons.append(f"int8 {quality} {int8_q:.4f} is more than {int8_max_quality_drop} below "
+                   f"float {float_q:.4f}")
   result["not_blessed_reasons"] = reasons
   with open(os.path.join(out_dir, METRICS_FILE), "w") as f:
     json.dump(result, f, indent=1, sort_keys=True)

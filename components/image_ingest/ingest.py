@@ -283,8 +283,8 @@ def to_example(data: bytes, info: ImageInfo, label: str, source: str) -> tf.trai
   }))
 
 
-def read_and_validate(src: ImageSource, max_file_bytes: int,
-                      max_pixels: int) -> tuple[str, object]:
+def read_and_validate(src: ImageSource, max_file_bytes: int, max_pixels: int,
+                      aligner=None) -> tuple[str, object]:
   """("ok", (split, serialized example)) or ("quarantine", record dict)."""
   try:
     with FileSystems.open(src.path, compression_type="uncompressed") as f:
@@ -297,6 +297,14 @@ def read_and_validate(src: ImageSource, max_file_bytes: int,
   result = validate_image(data, max_file_bytes, max_pixels)
   if isinstance(result, str):
     return "quarantine", {"path": src.path, "label": src.label, "reason": result}
+  if aligner is not None:  # face mode: the example holds the aligned face crop
+    data = aligner.align(data)
+    if isinstance(data, str):
+      return "quarantine", {"path": src.path, "label": src.label, "reason": data}
+    result = validate_image(data, max_file_bytes, max_pixels)
+    if isinstance(result, str):
+      return "quarantine", {"path": src.path, "label": src.label,
+                            "reason": f"aligned face: {result}"}
   example = to_example(data, result, src.label, src.path)
   return "ok", (src.split, example.SerializeToString())
 
@@ -307,12 +315,19 @@ def read_and_validate(src: ImageSource, max_file_bytes: int,
 
 class _ValidateFn(beam.DoFn):
 
-  def __init__(self, max_file_bytes: int, max_pixels: int):
+  def __init__(self, max_file_bytes: int, max_pixels: int, face_align: dict | None = None):
     self._max_file_bytes = max_file_bytes
     self._max_pixels = max_pixels
+    self._face_align = face_align
+    self._aligner = None
+
+  def setup(self) -> None:
+    if self._face_align:
+      from components.image_ingest import faces  # pylint: disable=g-import-not-at-top
+      self._aligner = faces.FaceAligner(faces.AlignConfig(**self._face_align))
 
   def process(self, src: ImageSource) -> Iterator:
-    kind, value = read_and_validate(src, self._max_file_bytes, self._max_pixels)
+    kind, value = read_and_validate(src, self._max_file_bytes, self._max_pixels, self._aligner)
     if kind == "ok":
       yield value
     else:
@@ -324,13 +339,15 @@ def split_dir(examples_uri: str, split: str) -> str:
 
 
 def build_ingest(pipeline: beam.Pipeline, sources: Sequence[ImageSource], out_dir: str,
-                 max_file_bytes: int, max_pixels: int) -> None:
-  """Adds the ingest steps to `pipeline`: validate, write TFRecords per split and quarantine."""
+                 max_file_bytes: int, max_pixels: int, face_align: dict | None = None) -> None:
+  """Adds the ingest steps to `pipeline`: validate (and align faces when `face_align` holds
+  `faces.AlignConfig` fields), write TFRecords per split and quarantine."""
   results = (
       pipeline
       | "ListedImages" >> beam.Create(list(sources), reshuffle=True)
-      | "ReadAndValidate" >> beam.ParDo(_ValidateFn(max_file_bytes, max_pixels)).with_outputs(
-          "quarantine", main="ok"))
+      | "ReadAndValidate" >> beam.ParDo(
+          _ValidateFn(max_file_bytes, max_pixels, face_align)).with_outputs(
+              "quarantine", main="ok"))
   ok = results.ok
   for split in SPLITS:
     _ = (ok
@@ -380,16 +397,21 @@ def summarize(out_dir: str, source: str, listed: int) -> dict:
   return summary
 
 
-def read_examples(out_dir: str, split: str, limit: int) -> list[tuple[bytes, dict]]:
-  """The first `limit` examples of a split: (serialized tf.Example, {"image", "label"})."""
+def read_examples(out_dir: str, split: str, limit: int = -1) -> list[tuple[bytes, dict]]:
+  """The first `limit` (-1: all) examples of a split: (serialized tf.Example,
+  {"image", "label", "source"})."""
   files = sorted(tf.io.gfile.glob(os.path.join(split_dir(out_dir, split), "*")))
   spec = {"image": tf.io.FixedLenFeature([], tf.string),
-          "label": tf.io.FixedLenFeature([], tf.string)}
+          "label": tf.io.FixedLenFeature([], tf.string),
+          "source": tf.io.FixedLenFeature([], tf.string, default_value="")}
+  ds = tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit).batch(1024)
   out = []
-  for record in tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit):
-    parsed = tf.io.parse_single_example(record, spec)
-    out.append((record.numpy(), {"image": parsed["image"].numpy(),
-                                 "label": parsed["label"].numpy().decode("utf-8")}))
+  for records in ds:
+    parsed = tf.io.parse_example(records, spec)
+    for record, image, label, source in zip(records.numpy(), parsed["image"].numpy(),
+                                            parsed["label"].numpy(), parsed["source"].numpy()):
+      out.append((record, {"image": image, "label": label.decode("utf-8"),
+                           "source": source.decode("utf-8")}))
   return out
 
 
@@ -403,13 +425,16 @@ def read_quarantine(out_dir: str) -> list[dict]:
 
 def run_ingest(pipeline: beam.Pipeline, source: str, out_dir: str, labels: Iterable[str] = (),
                train_percent: int = 80, max_file_bytes: int = 20 << 20,
-               max_pixels: int = 40_000_000) -> dict:
+               max_pixels: int = 40_000_000, face_align: dict | None = None) -> dict:
   """Lists, validates and writes `source` into `out_dir/Split-{train,eval}/` (runs `pipeline`).
+
+  With `face_align` (`faces.AlignConfig` fields), every image is replaced by its aligned face crop
+  and images without a face are quarantined.
 
   Returns:
     The summary: examples per split, quarantine count and reasons.
   """
   sources = list_sources(source, tuple(labels), train_percent)
   with pipeline as p:
-    build_ingest(p, sources, out_dir, max_file_bytes, max_pixels)
+    build_ingest(p, sources, out_dir, max_file_bytes, max_pixels, face_align)
   return summarize(out_dir, source, len(sources))

@@ -5,12 +5,14 @@ Output `report` (`RunReportArtifact`): `{uri}/report.html`.
 
 import os
 
+import tensorflow as tf
 from tfx import v1 as tfx
 from tfx.types import artifact
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
 from components.edge_export import export
+from components.embedding_eval import outcome
 from components.image_ingest import ingest
 from components.run_report import report as report_lib
 
@@ -21,7 +23,6 @@ class RunReportArtifact(artifact.Artifact):
 
 
 def _read_lines(path: str) -> list[str]:
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if not tf.io.gfile.exists(path):
     return []
   with tf.io.gfile.GFile(path) as f:
@@ -49,15 +50,25 @@ def RunReport(
   class_names = _read_lines(os.path.join(model.uri, export.KERAS_DIR, export.LABELS_FILE))
   pushed = bool(pushed_model.get_int_custom_property("pushed"))
   pushed_to = pushed_model.get_string_custom_property("pushed_destination") if pushed else None
-  samples = report_lib.predict_samples(
-      path_utils.serving_model_path(model.uri),
-      [e for _, e in ingest.read_examples(examples.uri, "eval", limit=512)])
+  embedding_result = outcome.read(evaluation.uri)
+  figures = []
+  if embedding_result is None:  # a classifier evaluated by TFMA
+    evaluation_data = report_lib.read_evaluation(evaluation.uri)
+    samples = report_lib.predict_samples(
+        path_utils.serving_model_path(model.uri),
+        [e for _, e in ingest.read_examples(examples.uri, "eval", limit=512)])
+  else:
+    evaluation_data, samples = embedding_result, ()
+    for fig in embedding_result.get("figures", []):
+      with tf.io.gfile.GFile(os.path.join(evaluation.uri, fig["file"]), "rb") as f:
+        figures.append((fig, f.read()))
   edge_metrics = report_lib.read_json(os.path.join(edge_model.uri, export.METRICS_FILE))
   edge_files = {f"edge: {m['file']}": os.path.join(edge_model.uri, m["file"])
                 for m in (edge_metrics or {"models": {}})["models"].values()}
   html_text = report_lib.render(
       title=title,
-      evaluation=report_lib.read_evaluation(evaluation.uri),
+      evaluation=evaluation_data,
+      figures=figures,
       blessed=bool(blessing.get_int_custom_property("blessed")),
       serving_check=report_lib.read_json(os.path.join(infra_blessing.uri,
                                                       "serving_check.json")) or {},

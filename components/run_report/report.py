@@ -219,28 +219,9 @@ th{background:#f3f3f3} .ok{color:#070} .bad{color:#b00} code{background:#f6f6f6;
 """
 
 
-def render(title: str, evaluation: Evaluation, blessed: bool, serving_check: dict,
-           class_names: Sequence[str],
-           ingest_summary: dict, quarantine: Sequence[dict], edge_metrics: dict | None,
-           samples: tuple, artifacts: dict[str, str], pushed_to: str | None) -> str:
-  """Builds the report HTML."""
-  parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-           f"<style>{_STYLE}</style></head><body>",
-           f"<h1>{html.escape(title)}</h1>",
-           f"<p>Generated {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}.</p>"]
-  verdict = ("<span class='ok'>BLESSED</span>" if blessed
-             else "<span class='bad'>NOT BLESSED</span>")
-  pushed = (f"pushed to <code>{html.escape(pushed_to)}</code>" if pushed_to else "not pushed")
-  if "error" in serving_check:
-    check = f"<span class='bad'>FAILED: {html.escape(serving_check['error'])}</span>"
-  elif serving_check:
-    check = (f"<span class='ok'>passed</span> ({serving_check.get('instances')} REST instances "
-             f"in a separate process match the evaluated predictions, max |diff| "
-             f"{serving_check.get('max_abs_score_diff', 0):.1e})")
-  else:
-    check = "not run"
-  parts.append(f"<h2>Verdict</h2><p>Serving model: {verdict}, {pushed}.</p>"
-               f"<p>Serving check: {check}.</p>")
+def _classifier_sections(evaluation: Evaluation, class_names: Sequence[str],
+                         samples: tuple) -> list[str]:
+  parts = []
   if evaluation.validation_failures:
     parts.append("<ul>" + "".join(f"<li class='bad'>{html.escape(f)}</li>"
                                   for f in evaluation.validation_failures) + "</ul>")
@@ -260,16 +241,83 @@ def render(title: str, evaluation: Evaluation, blessed: bool, serving_check: dic
     parts.append("<h2>Sample eval predictions</h2><p>Through the serving signature "
                  "(encoded image bytes in).</p><img alt='sample predictions' src='"
                  f"{png_data_uri(sample_grid(*samples))}'>")
+  return parts
+
+
+def _embedding_sections(result: dict, figures: Sequence[tuple[dict, bytes]]) -> list[str]:
+  """Sections for an embedding evaluator's result (`components.embedding_eval.outcome`)."""
+  parts = []
+  if result.get("failures"):
+    parts.append("<ul>" + "".join(f"<li class='bad'>{html.escape(f)}</li>"
+                                  for f in result["failures"]) + "</ul>")
+  gates = [(name, t["value"] if t["value"] is not None else "n/a", t["lower_bound"],
+            "ok" if t["ok"] else "FAILED") for name, t in sorted(result["thresholds"].items())]
+  if gates:
+    parts.append("<h2>Blessing gate</h2>" + _table(gates, ["metric", "value", "lower bound", ""]))
+  rows = [(k, v if v is not None else "n/a") for k, v in sorted(result["metrics"].items())]
+  parts.append(f"<h2>{html.escape(result['kind'].capitalize())} metrics (eval split)</h2>" +
+               _table(rows, ["metric", "value"]))
+  if result.get("per_class"):
+    keys = sorted(next(iter(result["per_class"].values())))
+    rows = [(c, *[m[k] for k in keys]) for c, m in sorted(result["per_class"].items())]
+    parts.append("<h2>Per class</h2>" + _table(rows, ["query class", *keys]))
+  for fig, png in figures:
+    parts.append(f"<h2>{html.escape(fig['title'])}</h2><p>{html.escape(fig['caption'])}</p>"
+                 f"<img alt='{html.escape(fig['title'])}' src='data:image/png;base64,"
+                 f"{base64.b64encode(png).decode()}'>")
+  return parts
+
+
+def _edge_section(edge_metrics: dict) -> str:
+  quality = edge_metrics.get("quality_metric", "accuracy")
+  agreement = ("top1_agreement_with_keras" if quality == "accuracy" else
+               next((k for k in edge_metrics["keras"] if k.endswith("_vs_keras")
+                     and k.startswith("recall")), "mean_cosine_vs_keras"))
+  rows = [(name, m["file"], m["bytes"], m[quality], m.get(agreement, ""))
+          for name, m in edge_metrics["models"].items()]
+  verdict = ("<span class='ok'>blessed for edge</span>" if edge_metrics["edge_blessed"]
+             else "<span class='bad'>not blessed for edge: " +
+             html.escape("; ".join(edge_metrics.get("not_blessed_reasons", []))) + "</span>")
+  return (f"<h2>Edge models</h2><p>{verdict}; Keras {quality} "
+          f"{edge_metrics['keras'][quality]:.4f} on "
+          f"{edge_metrics['num_eval_examples']} eval images.</p>" +
+          _table(rows, ["model", "file", "bytes", quality, agreement.replace("_", " ")]))
+
+
+def render(title: str, evaluation: "Evaluation | dict", blessed: bool, serving_check: dict,
+           class_names: Sequence[str],
+           ingest_summary: dict, quarantine: Sequence[dict], edge_metrics: dict | None,
+           samples: tuple, artifacts: dict[str, str], pushed_to: str | None,
+           figures: Sequence[tuple[dict, bytes]] | None = None) -> str:
+  """Builds the report HTML.
+
+  Args:
+    evaluation: TFMA results (classifiers) or an embedding evaluator's result dict.
+    figures: (figure entry, PNG bytes) of an embedding evaluation.
+  """
+  parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+           f"<style>{_STYLE}</style></head><body>",
+           f"<h1>{html.escape(title)}</h1>",
+           f"<p>Generated {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}.</p>"]
+  verdict = ("<span class='ok'>BLESSED</span>" if blessed
+             else "<span class='bad'>NOT BLESSED</span>")
+  pushed = (f"pushed to <code>{html.escape(pushed_to)}</code>" if pushed_to else "not pushed")
+  if "error" in serving_check:
+    check = f"<span class='bad'>FAILED: {html.escape(serving_check['error'])}</span>"
+  elif serving_check:
+    check = (f"<span class='ok'>passed</span> ({serving_check.get('instances')} REST instances "
+             f"in a separate process match the evaluated predictions, max |diff| "
+             f"{serving_check.get('max_abs_score_diff', 0):.1e})")
+  else:
+    check = "not run"
+  parts.append(f"<h2>Verdict</h2><p>Serving model: {verdict}, {pushed}.</p>"
+               f"<p>Serving check: {check}.</p>")
+  if isinstance(evaluation, Evaluation):
+    parts += _classifier_sections(evaluation, class_names, samples)
+  else:
+    parts += _embedding_sections(evaluation, figures or [])
   if edge_metrics:
-    rows = [(name, m["file"], m["bytes"], m["accuracy"], m["top1_agreement_with_keras"])
-            for name, m in edge_metrics["models"].items()]
-    verdict = ("<span class='ok'>blessed for edge</span>" if edge_metrics["edge_blessed"]
-               else "<span class='bad'>not blessed for edge: " +
-               html.escape("; ".join(edge_metrics.get("not_blessed_reasons", []))) + "</span>")
-    parts.append(f"<h2>Edge models</h2><p>{verdict}; Keras accuracy "
-                 f"{edge_metrics['keras']['accuracy']:.4f} on "
-                 f"{edge_metrics['num_eval_examples']} eval images.</p>" +
-                 _table(rows, ["model", "file", "bytes", "accuracy", "top-1 agreement w/ Keras"]))
+    parts.append(_edge_section(edge_metrics))
   counts = ingest_summary.get("examples", {})
   parts.append("<h2>Data</h2>" + _table(
       [("source", ingest_summary.get("source", "")), ("listed files", ingest_summary.get("listed")),

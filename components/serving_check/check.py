@@ -76,31 +76,44 @@ def query_in_subprocess(model_dir: str, request: dict, timeout: float = 300) -> 
 
 
 def check_serving(model_dir: str, serialized_examples: list[bytes], images: list[bytes],
-                  atol: float = 1e-4, timeout: float = 300) -> dict:
-  """Runs every check; returns a report. Raises ServingCheckError on the first failure."""
+                  atol: float = 1e-4, timeout: float = 300,
+                  expected_outputs: tuple[str, ...] = EXPECTED_OUTPUTS,
+                  compare_output: str = "scores") -> dict:
+  """Runs every check; returns a report. Raises ServingCheckError on the first failure.
+
+  Args:
+    expected_outputs: keys every served prediction must have (classifier outputs by default;
+      ("embedding",) for embedding models).
+    compare_output: the numeric output compared with the evaluated signature's.
+  """
   if not images:
     raise ServingCheckError("no eval images to send")
   signatures = describe_signatures(model_dir)
-  check_signature(signatures)
+  check_signature(signatures, expected_outputs=expected_outputs)
   response = query_in_subprocess(model_dir, rest_request(images), timeout)
   predictions = response.get("predictions")
   if not isinstance(predictions, list) or len(predictions) != len(images):
     raise ServingCheckError(f"expected {len(images)} predictions, got "
                             f"{len(predictions) if isinstance(predictions, list) else predictions}")
   for i, p in enumerate(predictions):
-    missing = [k for k in EXPECTED_OUTPUTS if k not in p]
+    missing = [k for k in expected_outputs if k not in p]
     if missing:
       raise ServingCheckError(f"prediction {i} lacks keys {missing}")
-    if len(p["scores"]) != len(p["classes"]):
+    if "scores" in p and "classes" in p and len(p["scores"]) != len(p["classes"]):
       raise ServingCheckError(f"prediction {i}: {len(p['scores'])} scores for "
                               f"{len(p['classes'])} classes")
-  served = np.array([p["scores"] for p in predictions], np.float32)
+  served = np.array([p[compare_output] for p in predictions], np.float32)
   reference = tf.saved_model.load(model_dir).signatures["serving_examples"](
-      tf.constant(serialized_examples))["scores"].numpy()
+      tf.constant(serialized_examples))[compare_output].numpy()
+  if served.shape != reference.shape:
+    raise ServingCheckError(f"served {compare_output} has shape {served.shape}, the evaluated "
+                            f"signature gives {reference.shape}")
   diff = float(np.abs(served - reference).max())
-  agree = float((served.argmax(1) == reference.argmax(1)).mean())
+  # Top-1 agreement matters for class scores; embeddings are compared by value only.
+  agree = (float((served.argmax(-1) == reference.argmax(-1)).mean())
+           if compare_output == "scores" else 1.0)
   if diff > atol or agree < 1.0:
-    raise ServingCheckError(f"served predictions differ from the evaluated ones: max |diff| "
-                            f"{diff:.2e}, top-1 agreement {agree:.3f}")
+    raise ServingCheckError(f"served {compare_output} differ from the evaluated ones: max |diff| "
+                            f"{diff:.2e}, argmax agreement {agree:.3f}")
   return {"requests": 1, "instances": len(images), "max_abs_score_diff": diff,
-          "top1_agreement": agree, "signatures": signatures}
+          "compared_output": compare_output, "top1_agreement": agree, "signatures": signatures}

@@ -26,15 +26,23 @@ def ServingCheck(
     blessing: tfx.dsl.components.OutputArtifact[standard_artifacts.InfraBlessing],
     num_examples: tfx.dsl.components.Parameter[int] = 16,
     timeout_seconds: tfx.dsl.components.Parameter[int] = 300,
+    expected_outputs: tfx.dsl.components.Parameter[str] = ",".join(check.EXPECTED_OUTPUTS),
+    compare_output: tfx.dsl.components.Parameter[str] = "scores",
     code_version: tfx.dsl.components.Parameter[str] = "",
 ) -> None:
-  """Blesses the model for serving only if it answers REST requests as evaluated."""
+  """Blesses the model for serving only if it answers REST requests as evaluated.
+
+  `expected_outputs` (comma-separated) must be in every served prediction; `compare_output` is
+  compared with the `serving_examples` signature (classifiers: scores; embeddings: embedding).
+  """
   del code_version  # keys TFX's cache to the code that runs here
   rows = ingest.read_examples(examples.uri, "eval", num_examples)
   serialized, images = [r[0] for r in rows], [r[1]["image"] for r in rows]
   model_dir = path_utils.serving_model_path(model.uri)
   try:
-    report = check.check_serving(model_dir, serialized, images, timeout=timeout_seconds)
+    report = check.check_serving(model_dir, serialized, images, timeout=timeout_seconds,
+                                 expected_outputs=tuple(expected_outputs.split(",")),
+                                 compare_output=compare_output)
     ok, reason = True, ""
   except (check.ServingCheckError, ValueError, OSError) as e:
     report, ok, reason = {"error": str(e)}, False, str(e)

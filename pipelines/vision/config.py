@@ -56,3 +56,31 @@ class ExportConfig:
   # Eval examples used as representative data for full-integer quantization.
   representative_examples: int = 200
   onnx_opset: int = 15
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricLearningConfig:
+  """Training of an embedding network with a metric-learning loss on P x K batches."""
+  loss: Literal["contrastive", "triplet"] = "triplet"
+  # Distances are between unit vectors (0..2): contrastive pushes negatives beyond the margin,
+  # triplet wants d(a, n) >= d(a, p) + margin.
+  margin: float = 0.5
+  embedding_dim: int = 64
+  classes_per_batch: int = 8  # P
+  examples_per_class: int = 4  # K
+  epochs: int = 30
+  learning_rate: float = 1e-3
+  early_stopping_patience: int = 5
+  lr_schedule: Literal["plateau", "cosine", "constant"] = "plateau"
+  reduce_lr_patience: int = 2
+  augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
+  seed: int = 42
+
+  def validate(self) -> None:
+    if self.margin <= 0:
+      raise ValueError(f"margin must be > 0, got {self.margin}")
+    if self.classes_per_batch < 2 or self.examples_per_class < 2:
+      raise ValueError("classes_per_batch and examples_per_class must be >= 2 (positives and "
+                       "negatives in every batch)")
+    if self.embedding_dim < 2 or self.epochs < 1 or self.learning_rate < 0:
+      raise ValueError("embedding_dim >= 2, epochs >= 1 and learning_rate >= 0 are required")

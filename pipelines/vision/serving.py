@@ -99,13 +99,20 @@ class EmbeddingServingModule(ImageServingModule):
     super().__init__(model, tft_output)
     self.threshold = None if threshold is None else tf.constant(threshold, tf.float32)
     self.autoencoder = autoencoder
+    # Optional signatures exist as functions only when their parts do (saving traces every
+    # tf.function attribute of the module).
+    if threshold is not None:
+      self.verify = tf.function(self._verify, input_signature=[
+          tf.TensorSpec([None], tf.string, name="image_a"),
+          tf.TensorSpec([None], tf.string, name="image_b")])
+    if autoencoder is not None:
+      self.reconstruct = tf.function(self._reconstruct, input_signature=[
+          tf.TensorSpec([None], tf.string, name=SERVING_INPUT)])
 
   def outputs(self, images):
     return {"embedding": self.model(images, training=False)}
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_a"),
-                                tf.TensorSpec([None], tf.string, name="image_b")])
-  def verify(self, image_a, image_b):
+  def _verify(self, image_a, image_b):
     a = self.model(self.images_from_bytes(image_a), training=False)
     b = self.model(self.images_from_bytes(image_b), training=False)
     distance = tf.norm(a - b, axis=-1)
@@ -113,8 +120,7 @@ class EmbeddingServingModule(ImageServingModule):
     return {"distance": distance, "same": distance <= self.threshold,
             "threshold": tf.fill([n], self.threshold)}
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=SERVING_INPUT)])
-  def reconstruct(self, image_bytes):
+  def _reconstruct(self, image_bytes):
     return {"reconstruction": self.autoencoder(self.images_from_bytes(image_bytes),
                                                training=False)}
 

@@ -1,0 +1,35 @@
+"""IndexBuilder: embeds the whole training corpus with the trained model and builds an Annoy index.
+
+Output `indexed_model` (standard `Model`): the trained model with its index, laid out as in
+`bundle.py` (`{uri}/Format-Serving/assets.extra/index/index.ann`, `ids.jsonl`, `index.json`).
+Custom properties `index_items`, `index_bytes`.
+"""
+
+from absl import logging
+from tfx import v1 as tfx
+from tfx.types import standard_artifacts
+from tfx.utils import path_utils
+
+from components.embedding_index import bundle
+from components.image_ingest import ingest
+
+
+@tfx.dsl.components.component
+def IndexBuilder(
+    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
+    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
+    indexed_model: tfx.dsl.components.OutputArtifact[standard_artifacts.Model],
+    metric: tfx.dsl.components.Parameter[str] = "angular",
+    n_trees: tfx.dsl.components.Parameter[int] = 32,
+    corpus_split: tfx.dsl.components.Parameter[str] = "train",
+    code_version: tfx.dsl.components.Parameter[str] = "",
+) -> None:
+  """Indexes every example of `corpus_split`; the eval split stays held out as queries."""
+  del code_version  # keys TFX's cache to the code that runs here
+  rows = ingest.read_examples(examples.uri, corpus_split)
+  meta = bundle.build_bundle(model.uri, path_utils.serving_model_path(model.uri), rows,
+                             indexed_model.uri, metric=metric, n_trees=n_trees)
+  logging.info("indexed %d %s images (%s, %d trees, %d bytes) in %.1fs", meta["items"],
+               corpus_split, metric, n_trees, meta["index_bytes"], meta["build_seconds"])
+  indexed_model.set_int_custom_property("index_items", meta["items"])
+  indexed_model.set_int_custom_property("index_bytes", meta["index_bytes"])
