@@ -11,80 +11,18 @@ the SavedModel (TFMA) and of every TFLite/ONNX model, sizes, and TFLite latency 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-
-FASHION_DIR = "/usr/share/datasets/fashion-mnist"
-CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
-           "ankle-boot"]
-
-
-def ensure_fashion_mnist() -> None:
-  if os.path.exists(os.path.join(FASHION_DIR, "t10k-labels-idx1-ubyte.gz")):
-    return
-  print("installing Debian package dataset-fashion-mnist ...", flush=True)
-  subprocess.run(["apt-get", "update", "-qq"], check=False)
-  subprocess.run(["apt-get", "install", "-y", "-qq", "dataset-fashion-mnist"], check=True)
-
-
-def _idx(path: str) -> np.ndarray:
-  with gzip.open(path, "rb") as f:
-    data = f.read()
-  dims = data[3]
-  shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-  return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
-def write_fashion_mnist(root: str) -> str:
-  """Writes the 70k images as PNGs and a manifest with the official train/test split as
-  train/eval. Reused when already complete."""
-  manifest = os.path.join(root, "manifest.csv")
-  if os.path.exists(manifest):
-    return manifest
-  ensure_fashion_mnist()
-  rows = ["path,label,split"]
-  for prefix, split in (("train", "train"), ("t10k", "eval")):
-    images = _idx(os.path.join(FASHION_DIR, f"{prefix}-images-idx3-ubyte.gz"))
-    labels = _idx(os.path.join(FASHION_DIR, f"{prefix}-labels-idx1-ubyte.gz"))
-    for i, (image, label) in enumerate(zip(images, labels)):
-      rel = f"{split}/{CLASSES[label]}/{i:05d}.png"
-      os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
-      cv2.imwrite(os.path.join(root, rel), image)
-      rows.append(f"{rel},{CLASSES[label]},{split}")
-  tmp = manifest + ".tmp"
-  with open(tmp, "w") as f:
-    f.write("\n".join(rows) + "\n")
-  os.replace(tmp, manifest)
-  return manifest
-
-
-def tflite_latency_ms(path: str, shape: tuple[int, ...], runs: int = 300) -> float:
-  from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
-  interpreter = Interpreter(model_path=path, num_threads=1)
-  interpreter.allocate_tensors()
-  detail = interpreter.get_input_details()[0]
-  x = np.zeros((1, *shape), detail["dtype"])
-  for _ in range(20):
-    interpreter.set_tensor(detail["index"], x)
-    interpreter.invoke()
-  start = time.perf_counter()
-  for _ in range(runs):
-    interpreter.set_tensor(detail["index"], x)
-    interpreter.invoke()
-  return (time.perf_counter() - start) / runs * 1000
-
+from fashion import tflite_latency_ms  # noqa: E402
+from fashion import write_fashion_mnist  # noqa: E402
 
 def main() -> int:
   parser = argparse.ArgumentParser(description=__doc__)
@@ -155,7 +93,7 @@ def main() -> int:
                if m["file"].endswith(".tflite") else "       -")
     print(f"{model_name:22s} {m['accuracy']:9.4f} {m['bytes'] / 1024:9.1f} "
           f"{m['bytes'] / float_size:8.2f} {latency}")
-  print(f"int8 accuracy drop vs float: {edge['int8_accuracy_drop'] * 100:.2f} points; "
+  print(f"int8 accuracy drop vs float: {edge['int8_quality_drop'] * 100:.2f} points; "
         f"edge blessed: {edge['edge_blessed']}")
   return 0
 

@@ -54,3 +54,23 @@ def test_compile_without_data_is_a_clear_error():
   from pipelines.config_loader import ConfigError
   with pytest.raises(ConfigError, match="compile needs a data source"):
     runners.compile_task("classification")
+
+
+@pytest.mark.parametrize("task,nodes,run_fn", [
+    ("retrieval", ("Trainer", "IndexBuilder", "RetrievalEvaluator", "ServingCheck", "Pusher",
+                   "EdgeExport", "RunReport"), "pipelines.retrieval.model.run_fn"),
+    ("similarity", ("Trainer", "VerificationEvaluator", "ServingCheck", "Pusher", "EdgeExport",
+                    "RunReport"), "pipelines.similarity.model.run_fn"),
+])
+def test_embedding_tasks_compile(tmp_path, task, nodes, run_fn):
+  overrides = {"infra": {"kubeflow": {"image": IMAGE, "beam_pipeline_args": BEAM,
+                                      "pipeline_root": "gs://b/root",
+                                      "serving_dir": "gs://b/serving"}}}
+  path = runners.compile_task(task, data="gs://b/faces/", overrides=overrides,
+                              output_file=str(tmp_path / "p.json"))
+  spec = json.load(open(path))
+  tasks = set(spec["pipelineSpec"]["root"]["dag"]["tasks"])
+  assert {"ImageIngest", "Transform", *nodes} <= tasks
+  text = json.dumps(spec)
+  assert run_fn in text and "pipelines.vision.transform.preprocessing_fn" in text
+  assert f"gs://b/serving/{task}" in text

@@ -37,8 +37,8 @@ def evaluate(serving_dir: str, keras_dir: str, rows: list[tuple[bytes, dict]], o
   """Evaluates verification and writes a figure of the hardest pairs to `out_dir`."""
   if len(rows) < 3:
     raise ValueError(f"verification needs at least 3 eval examples, got {len(rows)}")
-  model = embed.load(serving_dir)
   threshold = read_threshold(keras_dir)
+  model = embed.load(serving_dir)
   labels = np.array([r[1]["label"] for r in rows])
   emb = embed.embed_examples(model, [r[0] for r in rows])
   i, j, same = sampling.verification_pairs(labels, np.random.default_rng(seed), max_positive,

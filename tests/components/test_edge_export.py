@@ -74,3 +74,25 @@ def test_unknown_variant_and_missing_representative_data_are_errors(bundle):
     export.to_tflite(m, "int4")
   with pytest.raises(ValueError, match="representative"):
     export.to_tflite(m, "int8")
+
+
+def test_embedding_export_measures_retrieval_quality_and_int8_recall(tmp_path):
+  from pipelines.vision import embedding
+  images = digit_images(classes=(0, 1, 7), per_class=10)
+  x = np.stack([im for c in images.values() for im in c])[..., None].astype(np.float32) / 255
+  y = np.repeat(np.arange(3), 10)
+  keras.utils.set_random_seed(0)
+  net = embedding.embedding_network(ImageConfig(16, 16, 1), 8)
+  folder = str(tmp_path / "keras")
+  export.write_keras_bundle(net, ["0", "1", "7"],
+                            transform.preprocessing_metadata(ImageConfig(16, 16, 1)), folder)
+  (tmp_path / "keras" / "verification.json").write_text('{"threshold": 0.4}')
+  out = tmp_path / "edge"
+  result = export.export_edge(folder, x, y, str(out), int8_max_quality_drop=0.5,
+                              representative_examples=20, kind="embedding", k=3)
+  assert result["quality_metric"] == "precision_at_3"
+  assert result["models"]["tflite_float32"]["recall_at_3_vs_keras"] == 1.0
+  assert result["models"]["onnx"]["max_abs_diff_vs_keras"] < 1e-4
+  int8 = result["models"]["tflite_int8"]
+  assert 0 < int8["recall_at_3_vs_keras"] <= 1 and int8["mean_cosine_vs_keras"] > 0.9
+  assert (out / "verification.json").exists()
