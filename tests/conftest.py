@@ -100,3 +100,13 @@ def gcs_emulator(tmp_path_factory):
         os.environ.pop(k, None)
       else:
         os.environ[k] = v
+
+
+def shuffled_labels(images_by_class, seed=0):
+  """The same images under randomly permuted labels (same class sizes): data no model can learn,
+  for candidates that must fail a blessing gate."""
+  names = sorted(images_by_class)
+  images = [im for n in names for im in images_by_class[n]]
+  labels = np.repeat(names, [len(images_by_class[n]) for n in names])
+  labels = np.random.default_rng(seed).permutation(labels)
+  return {n: [im for im, label in zip(images, labels) if label == n] for n in names}
