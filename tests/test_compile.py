@@ -74,3 +74,12 @@ def test_embedding_tasks_compile(tmp_path, task, nodes, run_fn):
   text = json.dumps(spec)
   assert run_fn in text and "pipelines.vision.transform.preprocessing_fn" in text
   assert f"gs://b/serving/{task}" in text
+
+
+def test_face_mode_reaches_ingest(tmp_path):
+  overrides = {"similarity": {"faces": {"enabled": True, "min_confidence": 0.95,
+                                        "crop_size": 96}}}
+  path = runners.compile_task("similarity", data="gs://b/people/", overrides=overrides,
+                              output_file=str(tmp_path / "p.json"))
+  text = json.dumps(json.load(open(path)))
+  assert '\\"min_confidence\\": 0.95' in text and '\\"crop_size\\": 96' in text

@@ -70,3 +70,17 @@ def test_partial_override_of_a_section_keeps_that_fields_own_defaults():
   from pipelines.similarity import config as similarity_config
   train = similarity_config.load(overrides={"similarity": {"train": {"epochs": 3}}}).similarity.train
   assert (train.loss, train.margin, train.epochs) == ("contrastive", 1.0, 3)
+
+
+def test_retrieval_config_checks_autoencoder_sizes_and_names_bad_keys():
+  from pipelines.config_loader import ConfigError
+  from pipelines.retrieval import config as retrieval_config
+  with pytest.raises(ConfigError, match="divisible by 4"):
+    retrieval_config.load(overrides={"retrieval": {"model": {"kind": "autoencoder"},
+                                                   "image": {"height": 30, "width": 30}}})
+  with pytest.raises(ConfigError, match="retrieval.model.kind"):
+    retrieval_config.load(overrides={"retrieval": {"model": {"kind": "pca"}}})
+  with pytest.raises(ConfigError, match="unknown config key 'retrieval.index.trees'"):
+    retrieval_config.load(overrides={"retrieval": {"index": {"trees": 3}}})
+  cfg = retrieval_config.load(overrides={"retrieval": {"evaluation": {"k": 5}}}).retrieval
+  assert cfg.evaluation.lower_bounds() == {"map_at_5": 0.7, "recall_at_5_vs_exact": 0.9}

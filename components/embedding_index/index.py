@@ -93,8 +93,11 @@ class EmbeddingIndex:
     """(ids [Q, k], distances [Q, k]) of the approximate k nearest items, nearest first."""
     k = min(k, len(self.items))
     ids, dists = [], []
+    exhaustive = len(self.items) * max(1, self.annoy.get_n_trees())
     for v in np.asarray(vectors, np.float32):
       i, d = self.annoy.get_nns_by_vector(v, k, search_k=search_k, include_distances=True)
+      if len(i) < k:  # a small search_k can visit fewer than k leaves: search them all
+        i, d = self.annoy.get_nns_by_vector(v, k, search_k=exhaustive, include_distances=True)
       ids.append(i)
       dists.append(d)
     return np.asarray(ids, np.int64).reshape(-1, k), np.asarray(dists, np.float32).reshape(-1, k)

@@ -13,6 +13,7 @@ from typing import Any, Literal, Mapping
 from pipelines import config_loader
 from pipelines.infra import InfraConfig
 from pipelines.vision.config import AugmentConfig
+from pipelines.vision.config import check_model_name
 from pipelines.vision.config import DataConfig
 from pipelines.vision.config import ExportConfig
 from pipelines.vision.config import ImageConfig
@@ -90,8 +91,7 @@ class RetrievalConfig:
   export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
 
   def validate(self) -> None:
-    if not self.model_name or "/" in self.model_name:
-      raise ValueError(f"model_name must be a non-empty name without '/', got {self.model_name!r}")
+    check_model_name(self.model_name)
     if self.model.kind.endswith("autoencoder") and (self.image.height % 4 or self.image.width % 4):
       raise ValueError("autoencoders need image height and width divisible by 4, got "
                        f"{self.image.height}x{self.image.width}")

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from pipelines import config_loader
 from pipelines.infra import InfraConfig
 from pipelines.vision.config import DataConfig
+from pipelines.vision.config import check_model_name
 from pipelines.vision.config import ExportConfig
 from pipelines.vision.config import ImageConfig
 from pipelines.vision.config import MetricLearningConfig
@@ -61,8 +62,7 @@ class SimilarityConfig:
   export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
 
   def validate(self) -> None:
-    if not self.model_name or "/" in self.model_name:
-      raise ValueError(f"model_name must be a non-empty name without '/', got {self.model_name!r}")
+    check_model_name(self.model_name)
 
 
 @dataclasses.dataclass(frozen=True)

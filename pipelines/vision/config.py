@@ -7,6 +7,12 @@ import dataclasses
 from typing import Literal
 
 
+def check_model_name(name: str) -> None:
+  """A TF Serving model name: the pushed models go to <serving_dir>/<name>/<version>/."""
+  if not name or "/" in name:
+    raise ValueError(f"model_name must be a non-empty name without '/', got {name!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
   # Folder with one sub-folder per class, or a CSV manifest (path,label[,split]); local or gs://.

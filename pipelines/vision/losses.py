@@ -72,34 +72,34 @@ def triplet_semihard_loss(labels: tf.Tensor, embeddings: tf.Tensor,
   return tf.reduce_sum(losses) / tf.maximum(tf.reduce_sum(positive), 1.0)
 
 
+class _MarginLoss(keras.losses.Loss):
+  """A Keras loss over (class ids, embeddings) with a margin; subclasses set the function."""
+  loss_fn = None
+  default_name = ""
+
+  def __init__(self, margin: float = 1.0, name: str | None = None, **kwargs):
+    super().__init__(name=name or self.default_name, **kwargs)
+    self.margin = margin
+
+  def call(self, y_true, y_pred):
+    return self.loss_fn(y_true, y_pred, self.margin)
+
+  def get_config(self):
+    return {**super().get_config(), "margin": self.margin}
+
+
 @keras.utils.register_keras_serializable(package="cvpipe")
-class ContrastiveLoss(keras.losses.Loss):
+class ContrastiveLoss(_MarginLoss):
   """Keras wrapper of `contrastive_loss` (y_true: class ids, y_pred: embeddings)."""
-
-  def __init__(self, margin: float = 1.0, name: str = "contrastive_loss", **kwargs):
-    super().__init__(name=name, **kwargs)
-    self.margin = margin
-
-  def call(self, y_true, y_pred):
-    return contrastive_loss(y_true, y_pred, self.margin)
-
-  def get_config(self):
-    return {**super().get_config(), "margin": self.margin}
+  loss_fn = staticmethod(contrastive_loss)
+  default_name = "contrastive_loss"
 
 
 @keras.utils.register_keras_serializable(package="cvpipe")
-class TripletSemiHardLoss(keras.losses.Loss):
+class TripletSemiHardLoss(_MarginLoss):
   """Keras wrapper of `triplet_semihard_loss` (y_true: class ids, y_pred: embeddings)."""
-
-  def __init__(self, margin: float = 1.0, name: str = "triplet_semihard_loss", **kwargs):
-    super().__init__(name=name, **kwargs)
-    self.margin = margin
-
-  def call(self, y_true, y_pred):
-    return triplet_semihard_loss(y_true, y_pred, self.margin)
-
-  def get_config(self):
-    return {**super().get_config(), "margin": self.margin}
+  loss_fn = staticmethod(triplet_semihard_loss)
+  default_name = "triplet_semihard_loss"
 
 
 def get(name: str, margin: float) -> keras.losses.Loss:

@@ -82,3 +82,10 @@ def test_cvpipe_query_names_the_bad_file_or_directory(tmp_path, capsys):
     cv2.imwrite(str(good), np.zeros((8, 8), np.uint8))
     query.search(str(model.parent), [str(good)])
   assert os.path.exists(model)
+
+
+def test_a_tiny_search_k_still_returns_k_results(tmp_path):
+  x, _ = _clusters(n_per=10)
+  index_lib.build(x, [{"source": "", "label": ""}] * len(x), str(tmp_path), n_trees=1)
+  ids, dists = index_lib.EmbeddingIndex.load(str(tmp_path)).query(x[:5], 10, search_k=1)
+  assert ids.shape == dists.shape == (5, 10) and (ids >= 0).all()
