@@ -32,6 +32,12 @@ def _idx(path: str) -> np.ndarray:
   return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
+def images(prefix: str) -> np.ndarray:
+  """The raw uint8 images [N, 28, 28] of the "train" or "t10k" file."""
+  ensure_fashion_mnist()
+  return _idx(os.path.join(FASHION_DIR, f"{prefix}-images-idx3-ubyte.gz"))
+
+
 def write_fashion_mnist(root: str) -> str:
   """Writes the 70k images as PNGs and a manifest with the official train/test split as
   train/eval. Reused when already complete."""

@@ -49,7 +49,7 @@ def _print_times(name: str, result, times: dict) -> None:
     print(f"  {node:28s} {t}")
 
 
-def latency_study(version_dir: str, data_root: str, k: int = 10, queries: int = 1000) -> None:
+def latency_study(version_dir: str, k: int = 10, queries: int = 1000) -> None:
   from annoy import AnnoyIndex  # pylint: disable=g-import-not-at-top
   from components.embedding_index import embed  # pylint: disable=g-import-not-at-top
   from components.embedding_index import index as index_lib  # pylint: disable=g-import-not-at-top
@@ -57,8 +57,8 @@ def latency_study(version_dir: str, data_root: str, k: int = 10, queries: int = 
   model = embed.load(version_dir)
   corpus = index_lib.EmbeddingIndex.load(os.path.join(version_dir, index_lib.SERVING_SUBDIR))
   train_vectors = corpus.vectors()
-  test_images = fashion._idx(os.path.join(fashion.FASHION_DIR, "t10k-images-idx3-ubyte.gz"))  # pylint: disable=protected-access
-  train_images = fashion._idx(os.path.join(fashion.FASHION_DIR, "train-images-idx3-ubyte.gz"))  # pylint: disable=protected-access
+  test_images = fashion.images("t10k")
+  train_images = fashion.images("train")
 
   def embed_arrays(images):
     return embed.embed_images(model, [cv2.imencode(".png", im)[1].tobytes() for im in images])
@@ -158,7 +158,7 @@ def main() -> int:
   pushed = result.output_properties("Pusher", "pushed_model")
   version_dir = pushed.get("pushed_destination") or os.path.join(
       result.output_uri("IndexBuilder", "indexed_model"), "Format-Serving")
-  latency_study(version_dir, data_root)
+  latency_study(version_dir)
 
   if not args.skip_similarity:
     times = {}

@@ -1,4 +1,4 @@
-"""Figures of embedding evaluations drawn with OpenCV: query/result grids, image pairs, triptychs."""
+"""Figures of embedding evaluations drawn with OpenCV: query/result grids, pairs, triptychs."""
 
 from __future__ import annotations
 

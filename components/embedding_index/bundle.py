@@ -1,4 +1,5 @@
-"""The indexed model bundle: a trained embedding model plus the Annoy index built with it (TFX-free).
+"""The indexed model bundle: a trained embedding model plus the Annoy index built with it
+(TFX-free).
 
 Layout of the bundle (a standard `Model` artifact, so Pusher, ServingCheck and EdgeExport take it
 like any trained model):

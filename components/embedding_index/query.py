@@ -88,7 +88,8 @@ def write_html(results: list[dict], out_path: str) -> str:
           f"<body><h1>Nearest images</h1><p>Model: <code>"
           f"{html.escape(results[0]['version_dir'] if results else '')}</code>. One row per "
           "query: the query, then its nearest indexed images (label, distance).</p>"
-          f"<img alt='results' src='data:image/png;base64,{base64.b64encode(png.tobytes()).decode()}'>"
+          "<img alt='results' src='data:image/png;base64,"
+          f"{base64.b64encode(png.tobytes()).decode()}'>"
           f"<ol>{rows}</ol></body></html>")
   with tf.io.gfile.GFile(out_path, "w") as f:
     f.write(text)
