@@ -20,7 +20,7 @@ def IndexBuilder(
     examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
     indexed_model: tfx.dsl.components.OutputArtifact[standard_artifacts.Model],
     metric: tfx.dsl.components.Parameter[str] = "angular",
-    n_trees: tfx.dsl.components.Parameter[int] = 32,
+    n_trees: tfx.dsl.components.Parameter[int] = 64,
     corpus_split: tfx.dsl.components.Parameter[str] = "train",
     code_version: tfx.dsl.components.Parameter[str] = "",
 ) -> None:

@@ -54,7 +54,9 @@ class EmbeddingModelConfig:
 @dataclasses.dataclass(frozen=True)
 class IndexConfig:
   metric: Literal["angular", "euclidean", "dot"] = "angular"
-  n_trees: int = 32  # more trees: better recall, bigger index
+  # More trees: better recall, bigger index (Fashion-MNIST, 60k x 128-d: 32 trees recall@10 0.89,
+  # 64 trees ~0.95 at the default search_k; see bench/retrieval.py).
+  n_trees: int = 64
   search_k: int = -1  # nodes inspected per query; -1: Annoy's default (n_trees * k)
 
   def validate(self) -> None:
