@@ -36,6 +36,8 @@ class ImageIngestSpec(ComponentSpec):
       "max_pixels": ExecutionParameter(type=int),
       # JSON of faces.AlignConfig fields; "" (default): no face detection.
       "face_align": ExecutionParameter(type=str),
+      # "file" (hash of the path) or "label" (hash of the class: whole classes held out).
+      "split_by": ExecutionParameter(type=str),
       # Fingerprint of the files behind `source`: changed data invalidates TFX's cache.
       "input_fingerprint": ExecutionParameter(type=str),
       # Source hash of cvpipe: changed ingest code invalidates the cache too.
@@ -60,7 +62,8 @@ class ImageIngestExecutor(base_beam_executor.BaseBeamExecutor):
         train_percent=exec_properties["train_percent"],
         max_file_bytes=exec_properties["max_file_bytes"],
         max_pixels=exec_properties["max_pixels"],
-        face_align=json.loads(exec_properties.get("face_align") or "null"))
+        face_align=json.loads(exec_properties.get("face_align") or "null"),
+        split_by=exec_properties.get("split_by") or "file")
     examples.set_int_custom_property("num_train", summary["examples"]["train"])
     examples.set_int_custom_property("num_eval", summary["examples"]["eval"])
     examples.set_int_custom_property("num_quarantined", summary["quarantined"])
@@ -74,11 +77,12 @@ class ImageIngest(base_beam_component.BaseBeamComponent):
 
   def __init__(self, source: str, labels: tuple[str, ...] = (), train_percent: int = 80,
                max_file_bytes: int = 20 << 20, max_pixels: int = 40_000_000,
-               face_align: dict | None = None, input_fingerprint: str = "",
+               face_align: dict | None = None, split_by: str = "file",
+               input_fingerprint: str = "",
                code_version: str = ""):
     super().__init__(ImageIngestSpec(
         source=source, labels=json.dumps(list(labels)), train_percent=train_percent,
         max_file_bytes=max_file_bytes, max_pixels=max_pixels,
-        face_align=json.dumps(face_align) if face_align else "",
+        face_align=json.dumps(face_align) if face_align else "", split_by=split_by,
         input_fingerprint=input_fingerprint, code_version=code_version,
         examples=types.Channel(type=standard_artifacts.Examples)))

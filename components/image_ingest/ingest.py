@@ -80,7 +80,8 @@ def _rel(root: str, path: str) -> str:
   return path[len(root):] if path.startswith(root) else path
 
 
-def list_folder(root: str, labels: Sequence[str], train_percent: int) -> list[ImageSource]:
+def list_folder(root: str, labels: Sequence[str], train_percent: int,
+                split_by: str = "file") -> list[ImageSource]:
   """Lists `root/<label>/<file>`; the split is a hash of `<label>/<file>`.
 
   Raises:
@@ -103,14 +104,16 @@ def list_folder(root: str, labels: Sequence[str], train_percent: int) -> list[Im
       raise IngestError(
           f"{root}/{label}: class folder '{label}' is not one of the configured labels "
           f"{list(labels)}")
-    sources.append(ImageSource(meta.path, label, hash_split(_rel(root, meta.path), train_percent)))
+    key = label if split_by == "label" else _rel(root, meta.path)
+    sources.append(ImageSource(meta.path, label, hash_split(key, train_percent)))
   if not sources:
     raise IngestError(f"{root}: no images found; expected one sub-folder per class")
   _check_labels_present(root, sources, labels)
   return sources
 
 
-def list_manifest(manifest: str, labels: Sequence[str], train_percent: int) -> list[ImageSource]:
+def list_manifest(manifest: str, labels: Sequence[str], train_percent: int,
+                  split_by: str = "file") -> list[ImageSource]:
   """Reads `path,label[,split]` rows (a `path,label,...` header is allowed).
 
   Relative paths are resolved against the manifest's folder. Rows without a split are hashed.
@@ -152,7 +155,7 @@ def list_manifest(manifest: str, labels: Sequence[str], train_percent: int) -> l
         raise IngestError(
             f"{manifest} line {lineno}: unknown split '{row[2]}'; use one of {list(SPLITS)}")
     else:
-      split = hash_split(path, train_percent)
+      split = hash_split(label if split_by == "label" else path, train_percent)
     sources.append(ImageSource(_join(root, path), label, split))
   if not sources:
     raise IngestError(f"{manifest}: manifest lists no images")
@@ -167,12 +170,20 @@ def _check_labels_present(where: str, sources: Sequence[ImageSource],
     raise IngestError(f"{where}: configured labels {missing} have no images")
 
 
-def list_sources(source: str, labels: Sequence[str], train_percent: int) -> list[ImageSource]:
-  """Lists a folder tree or a CSV manifest and checks that no split is empty."""
+def list_sources(source: str, labels: Sequence[str], train_percent: int,
+                 split_by: str = "file") -> list[ImageSource]:
+  """Lists a folder tree or a CSV manifest and checks that no split is empty.
+
+  Args:
+    split_by: "file" (a hash of each path picks its split) or "label" (a hash of the class:
+      whole classes/identities are held out, for open-set verification).
+  """
+  if split_by not in ("file", "label"):
+    raise IngestError(f"unknown split_by {split_by!r}; use 'file' or 'label'")
   if is_manifest(source):
-    sources = list_manifest(source, labels, train_percent)
+    sources = list_manifest(source, labels, train_percent, split_by)
   else:
-    sources = list_folder(source, labels, train_percent)
+    sources = list_folder(source, labels, train_percent, split_by)
   check_splits(source, {s: sum(1 for x in sources if x.split == s) for s in SPLITS},
                "listed images")
   return sources
@@ -425,7 +436,8 @@ def read_quarantine(out_dir: str) -> list[dict]:
 
 def run_ingest(pipeline: beam.Pipeline, source: str, out_dir: str, labels: Iterable[str] = (),
                train_percent: int = 80, max_file_bytes: int = 20 << 20,
-               max_pixels: int = 40_000_000, face_align: dict | None = None) -> dict:
+               max_pixels: int = 40_000_000, face_align: dict | None = None,
+               split_by: str = "file") -> dict:
   """Lists, validates and writes `source` into `out_dir/Split-{train,eval}/` (runs `pipeline`).
 
   With `face_align` (`faces.AlignConfig` fields), every image is replaced by its aligned face crop
@@ -434,7 +446,7 @@ def run_ingest(pipeline: beam.Pipeline, source: str, out_dir: str, labels: Itera
   Returns:
     The summary: examples per split, quarantine count and reasons.
   """
-  sources = list_sources(source, tuple(labels), train_percent)
+  sources = list_sources(source, tuple(labels), train_percent, split_by)
   with pipeline as p:
     build_ingest(p, sources, out_dir, max_file_bytes, max_pixels, face_align)
   return summarize(out_dir, source, len(sources))

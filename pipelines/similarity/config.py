@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 from pipelines import config_loader
 from pipelines.infra import InfraConfig
@@ -55,6 +55,9 @@ class SimilarityConfig:
   data: DataConfig = dataclasses.field(default_factory=DataConfig)
   image: ImageConfig = dataclasses.field(default_factory=ImageConfig)
   faces: FaceConfig = dataclasses.field(default_factory=FaceConfig)
+  # file: a hash of each path picks its split, so eval pairs are new images of identities seen in
+  # training (closed set); label: whole identities are held out (open set, the LFW protocol).
+  split_by: Literal["file", "label"] = "file"
   # contrastive: the Siamese network (shared weights, every in-batch pair); triplet: semi-hard.
   train: MetricLearningConfig = dataclasses.field(
       default_factory=lambda: MetricLearningConfig(loss="contrastive", margin=1.0))

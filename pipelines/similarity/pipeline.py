@@ -23,7 +23,8 @@ def create_pipeline(cfg: SimilarityConfig, runtime: PipelineRuntime) -> tfx.dsl.
   faces = cfg.faces
   face_align = ({"min_confidence": faces.min_confidence, "margin": faces.margin,
                  "crop_size": faces.crop_size} if faces.enabled else None)
-  data = dag.data_half(cfg.data, cfg.image, runtime, face_align=face_align)
+  data = dag.data_half(cfg.data, cfg.image, runtime, face_align=face_align,
+                       split_by=cfg.split_by)
   trainer = dag.trainer(model.RUN_FN, data, {"similarity": config_loader.to_dict(cfg),
                                              "code_version": runtime.code_version})
   evaluator = VerificationEvaluator(

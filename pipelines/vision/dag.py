@@ -34,12 +34,12 @@ class DataHalf:
 
 
 def data_half(data: DataConfig, image: ImageConfig, runtime: PipelineRuntime,
-              face_align: dict | None = None) -> DataHalf:
+              face_align: dict | None = None, split_by: str = "file") -> DataHalf:
   """ImageIngest -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform (shared fn)."""
   ingest = ImageIngest(
       source=runtime.data_source, labels=data.labels, train_percent=data.train_percent,
       max_file_bytes=data.max_file_bytes, max_pixels=data.max_pixels,
-      face_align=face_align, input_fingerprint=runtime.input_fingerprint,
+      face_align=face_align, split_by=split_by, input_fingerprint=runtime.input_fingerprint,
       code_version=runtime.code_version)
   statistics = tfx.components.StatisticsGen(examples=ingest.outputs["examples"])
   schema = tfx.components.SchemaGen(statistics=statistics.outputs["statistics"],

@@ -165,3 +165,16 @@ def test_images_in_nested_folders_are_an_error_not_skipped(digit_folder):
   (nested / "x.png").write_bytes(_png())
   with pytest.raises(IngestError, match=r"0/more/x\.png: files in nested folders are not read"):
     ingest.list_sources(str(digit_folder), (), 80)
+
+
+def test_split_by_label_holds_out_whole_classes(tmp_path):
+  from tests.conftest import digit_images, write_folder
+  write_folder(tmp_path / "d", digit_images(classes=tuple(range(10)), per_class=3))
+  sources = ingest.list_sources(str(tmp_path / "d"), (), 50, split_by="label")
+  by_label = {}
+  for s in sources:
+    by_label.setdefault(s.label, set()).add(s.split)
+  assert all(len(splits) == 1 for splits in by_label.values())
+  assert {next(iter(v)) for v in by_label.values()} == {"train", "eval"}
+  with pytest.raises(ingest.IngestError, match="unknown split_by 'person'"):
+    ingest.list_sources(str(tmp_path / "d"), (), 50, split_by="person")
