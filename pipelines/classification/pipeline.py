@@ -7,7 +7,6 @@ from __future__ import annotations
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
-from pipelines import config_loader
 from pipelines.classification import model
 from pipelines.classification.config import ClassificationConfig
 from pipelines.runtime import PipelineRuntime
@@ -45,8 +44,8 @@ def eval_config(cfg: ClassificationConfig) -> tfma.EvalConfig:
 
 def create_pipeline(cfg: ClassificationConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
   data = dag.data_half(cfg.data, cfg.image, runtime)
-  trainer = dag.trainer(model.RUN_FN, data, {"classification": config_loader.to_dict(cfg),
-                                             "code_version": runtime.code_version})
+  trainer = dag.trainer(model.RUN_FN, data, "classification", cfg, ("image", "train"),
+                        runtime.code_version)
   baseline = tfx.dsl.Resolver(
       strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
       model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),

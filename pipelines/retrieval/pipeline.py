@@ -11,7 +11,6 @@ from tfx import v1 as tfx
 
 from components.embedding_eval.component import RetrievalEvaluator
 from components.embedding_index.component import IndexBuilder
-from pipelines import config_loader
 from pipelines.retrieval import model
 from pipelines.retrieval.config import RetrievalConfig
 from pipelines.runtime import PipelineRuntime
@@ -22,8 +21,8 @@ TASK = "retrieval"
 
 def create_pipeline(cfg: RetrievalConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
   data = dag.data_half(cfg.data, cfg.image, runtime)
-  trainer = dag.trainer(model.RUN_FN, data, {"retrieval": config_loader.to_dict(cfg),
-                                             "code_version": runtime.code_version})
+  trainer = dag.trainer(model.RUN_FN, data, "retrieval", cfg, ("image", "model"),
+                        runtime.code_version)
   indexer = IndexBuilder(
       model=trainer.outputs["model"], examples=data.ingest.outputs["examples"],
       metric=cfg.index.metric, n_trees=cfg.index.n_trees, code_version=runtime.code_version)

@@ -10,7 +10,6 @@ import json
 from tfx import v1 as tfx
 
 from components.embedding_eval.component import VerificationEvaluator
-from pipelines import config_loader
 from pipelines.runtime import PipelineRuntime
 from pipelines.similarity import model
 from pipelines.similarity.config import SimilarityConfig
@@ -25,8 +24,8 @@ def create_pipeline(cfg: SimilarityConfig, runtime: PipelineRuntime) -> tfx.dsl.
                  "crop_size": faces.crop_size} if faces.enabled else None)
   data = dag.data_half(cfg.data, cfg.image, runtime, face_align=face_align,
                        split_by=cfg.split_by)
-  trainer = dag.trainer(model.RUN_FN, data, {"similarity": config_loader.to_dict(cfg),
-                                             "code_version": runtime.code_version})
+  trainer = dag.trainer(model.RUN_FN, data, "similarity", cfg, ("image", "train"),
+                        runtime.code_version)
   evaluator = VerificationEvaluator(
       model=trainer.outputs["model"], examples=data.ingest.outputs["examples"],
       far=cfg.evaluation.far, max_positive_pairs=cfg.evaluation.max_positive_pairs,

@@ -13,6 +13,7 @@ from components.edge_export.component import EdgeExport
 from components.image_ingest.component import ImageIngest
 from components.run_report.component import RunReport
 from components.serving_check.component import ServingCheck
+from pipelines import config_loader
 from pipelines.runtime import PipelineRuntime
 from pipelines.vision import transform as image_transform
 from pipelines.vision.config import DataConfig
@@ -53,7 +54,15 @@ def data_half(data: DataConfig, image: ImageConfig, runtime: PipelineRuntime,
   return DataHalf(ingest, statistics, schema, validator, transform)
 
 
-def trainer(run_fn: str, data: DataHalf, custom_config: dict) -> tfx.components.Trainer:
+def trainer(run_fn: str, data: DataHalf, task: str, cfg, sections: tuple[str, ...],
+            code_version: str) -> tfx.components.Trainer:
+  """The standard Trainer on the transformed examples.
+
+  Only the config `sections` training reads are passed (as `custom_config[task]`), so changing
+  a gate, the index or the export re-runs what follows the Trainer, not the training.
+  """
+  custom_config = {task: {s: config_loader.to_dict(getattr(cfg, s)) for s in sections},
+                   "code_version": code_version}
   return tfx.components.Trainer(
       run_fn=run_fn,
       examples=data.transform.outputs["transformed_examples"],
