@@ -113,11 +113,11 @@ def main() -> int:
   parser.add_argument("--epochs", type=int, default=8)
   parser.add_argument("--similarity-epochs", type=int, default=6)
   parser.add_argument("--skip-similarity", action="store_true")
-  parser.add_argument("--trees", type=int, default=64, help="Annoy trees of the pipeline's index")
+  parser.add_argument("--trees", type=int, default=32, help="Annoy trees of the pipeline's index")
   parser.add_argument("--latency-only", metavar="MODEL_DIR",
                       help="only the latency study, with this served retrieval model")
-  parser.add_argument("--search-k", type=int, default=-1,
-                      help="Annoy search_k of the evaluator (-1: n_trees * k)")
+  parser.add_argument("--search-k", type=int, default=0,
+                      help="Annoy search_k of the pipeline's index (0: 10 * n_trees * k)")
   args = parser.parse_args()
   if args.latency_only:
     latency_study(args.latency_only)

@@ -72,8 +72,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="a pushed retrieval model: <serving>/<model> (latest version) or a "
                      "version dir; its index is in assets.extra/index")
   query.add_argument("-k", type=int, default=10, help="results per query (default 10)")
-  query.add_argument("--search-k", type=int, default=-1,
-                     help="Annoy nodes inspected per query (-1: n_trees * k)")
+  query.add_argument("--search-k", type=int, default=None,
+                     help="Annoy nodes inspected per query (default: the index's setting; "
+                     "0: 10 * n_trees * k, -1: n_trees * k)")
   query.add_argument("--html", metavar="FILE", help="also write an HTML grid of the results")
   query.add_argument("images", nargs="+")
   return parser

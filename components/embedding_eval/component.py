@@ -40,7 +40,6 @@ def RetrievalEvaluator(
     evaluation: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelEvaluation],
     blessing: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelBlessing],
     k: tfx.dsl.components.Parameter[int] = 10,
-    search_k: tfx.dsl.components.Parameter[int] = -1,
     lower_bounds: tfx.dsl.components.Parameter[str] = "{}",
     max_queries: tfx.dsl.components.Parameter[int] = -1,
     code_version: tfx.dsl.components.Parameter[str] = "",
@@ -51,7 +50,7 @@ def RetrievalEvaluator(
   serving_dir = path_utils.serving_model_path(model.uri)
   with artifact_io.local_output_dir(evaluation.uri) as out:
     result = retrieval.evaluate(serving_dir, os.path.join(model.uri, bundle.KERAS_DIR), rows,
-                                out, k=k, search_k=search_k,
+                                out, k=k,
                                 lower_bounds=json.loads(lower_bounds))
   _finish(result, evaluation, blessing)
 

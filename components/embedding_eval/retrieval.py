@@ -35,9 +35,12 @@ def _read_image(path: str) -> bytes | None:
 
 
 def evaluate(serving_dir: str, keras_dir: str, rows: list[tuple[bytes, dict]], out_dir: str,
-             k: int = 10, search_k: int = -1, lower_bounds: dict[str, float] | None = None,
+             k: int = 10, search_k: int | None = None, lower_bounds: dict[str, float] | None = None,
              figure_queries: int = 8, seed: int = 0) -> dict:
-  """Evaluates and writes figures to `out_dir`; returns the result (see `outcome`)."""
+  """Evaluates and writes figures to `out_dir`; returns the result (see `outcome`).
+
+  `search_k` None: the value stored with the index, as served queries use it.
+  """
   if not rows:
     raise ValueError("no eval examples to use as queries")
   model = embed.load(serving_dir)

@@ -28,7 +28,8 @@ def index_dir(serving_model_dir: str) -> str:
 
 
 def build_bundle(model_uri: str, serving_model_dir: str, rows: list[tuple[bytes, dict]],
-                 out_uri: str, metric: str, n_trees: int, seed: int = 42) -> dict:
+                 out_uri: str, metric: str, n_trees: int, seed: int = 42,
+                 search_k: int = 0) -> dict:
   """Embeds `rows` (serialized raw examples + {"label", "source"}) with the trained model, indexes
   them and writes the bundle to `out_uri` (any filesystem).
 
@@ -46,6 +47,7 @@ def build_bundle(model_uri: str, serving_model_dir: str, rows: list[tuple[bytes,
     if artifact_io.exists(keras_src):
       artifact_io.copy_tree(keras_src, os.path.join(out, KERAS_DIR))
     with tempfile.TemporaryDirectory() as tmp:
-      meta = index_lib.build(vectors, items, tmp, metric=metric, n_trees=n_trees, seed=seed)
+      meta = index_lib.build(vectors, items, tmp, metric=metric, n_trees=n_trees, seed=seed,
+                             search_k=search_k)
       artifact_io.copy_tree(tmp, index_dir(os.path.join(out, SERVING_DIR)))
   return meta

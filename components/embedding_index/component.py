@@ -20,15 +20,20 @@ def IndexBuilder(
     examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
     indexed_model: tfx.dsl.components.OutputArtifact[standard_artifacts.Model],
     metric: tfx.dsl.components.Parameter[str] = "angular",
-    n_trees: tfx.dsl.components.Parameter[int] = 64,
+    n_trees: tfx.dsl.components.Parameter[int] = 32,
+    search_k: tfx.dsl.components.Parameter[int] = 0,
     corpus_split: tfx.dsl.components.Parameter[str] = "train",
     code_version: tfx.dsl.components.Parameter[str] = "",
 ) -> None:
-  """Indexes every example of `corpus_split`; the eval split stays held out as queries."""
+  """Indexes every example of `corpus_split`; the eval split stays held out as queries.
+
+  `search_k` is stored with the index and used by every query (0: 10 * n_trees * k).
+  """
   del code_version  # keys TFX's cache to the code that runs here
   rows = ingest.read_examples(examples.uri, corpus_split)
   meta = bundle.build_bundle(model.uri, path_utils.serving_model_path(model.uri), rows,
-                             indexed_model.uri, metric=metric, n_trees=n_trees)
+                             indexed_model.uri, metric=metric, n_trees=n_trees,
+                             search_k=search_k)
   logging.info("indexed %d %s images (%s, %d trees, %d bytes) in %.1fs", meta["items"],
                corpus_split, metric, n_trees, meta["index_bytes"], meta["build_seconds"])
   indexed_model.set_int_custom_property("index_items", meta["items"])

@@ -37,7 +37,7 @@ def _read(path: str) -> bytes:
 
 
 def search(model_path: str, image_paths: list[str], k: int = 10,
-           search_k: int = -1) -> list[dict]:
+           search_k: int | None = None) -> list[dict]:
   """The k nearest indexed images of each query image.
 
   Returns:

@@ -25,10 +25,11 @@ def create_pipeline(cfg: RetrievalConfig, runtime: PipelineRuntime) -> tfx.dsl.P
                         runtime.code_version)
   indexer = IndexBuilder(
       model=trainer.outputs["model"], examples=data.ingest.outputs["examples"],
-      metric=cfg.index.metric, n_trees=cfg.index.n_trees, code_version=runtime.code_version)
+      metric=cfg.index.metric, n_trees=cfg.index.n_trees, search_k=cfg.index.search_k,
+      code_version=runtime.code_version)
   evaluator = RetrievalEvaluator(
       model=indexer.outputs["indexed_model"], examples=data.ingest.outputs["examples"],
-      k=cfg.evaluation.k, search_k=cfg.index.search_k,
+      k=cfg.evaluation.k,
       lower_bounds=json.dumps(cfg.evaluation.lower_bounds()),
       max_queries=cfg.evaluation.max_queries, code_version=runtime.code_version)
   delivery = dag.delivery_half(

@@ -89,3 +89,17 @@ def test_a_tiny_search_k_still_returns_k_results(tmp_path):
   index_lib.build(x, [{"source": "", "label": ""}] * len(x), str(tmp_path), n_trees=1)
   ids, dists = index_lib.EmbeddingIndex.load(str(tmp_path)).query(x[:5], 10, search_k=1)
   assert ids.shape == dists.shape == (5, 10) and (ids >= 0).all()
+
+
+def test_search_k_is_stored_with_the_index_and_used_by_default(tmp_path):
+  assert index_lib.resolve_search_k(0, 32, 10) == 3200
+  assert index_lib.resolve_search_k(-1, 32, 10) == -1 and index_lib.resolve_search_k(7, 32, 10) == 7
+  x, _ = _clusters(n_per=10)
+  meta = index_lib.build(x, [{"source": "", "label": ""}] * len(x), str(tmp_path), n_trees=2,
+                         search_k=5)
+  assert meta["search_k"] == 5
+  index = index_lib.EmbeddingIndex.load(str(tmp_path))
+  from unittest import mock
+  index.annoy = mock.Mock(wraps=index.annoy)  # the C extension's methods cannot be patched
+  index.query(x[:1], 3)
+  assert index.annoy.get_nns_by_vector.call_args.kwargs["search_k"] == 5
