@@ -111,6 +111,7 @@ def _print_outcome(result) -> None:
            "the serving check failed" if not infra.get("blessed") else "see the log")
     print(f"serving model:  NOT pushed ({why}); the candidate is in "
           f"{result.output_uri('Trainer', 'model')}")
+  _print_gate(result.output_uri(evaluator, "evaluation"))
   edge_uri = result.output_uri("EdgeExport", "edge_model")
   if edge_uri:
     files = sorted(f for f in os.listdir(edge_uri) if f.endswith((".tflite", ".onnx")))
@@ -121,6 +122,18 @@ def _print_outcome(result) -> None:
   report = result.output_uri("RunReport", "report")
   if report:
     print(f"report:         {os.path.join(report, 'report.html')}")
+
+
+def _print_gate(evaluation_uri: str | None) -> None:
+  """One line per gated metric of an embedding evaluator (classifiers: see the report)."""
+  from components.embedding_eval import outcome  # pylint: disable=g-import-not-at-top
+  result = outcome.read(evaluation_uri) if evaluation_uri else None
+  if not result:
+    return
+  for name, t in sorted(result["thresholds"].items()):
+    value = "n/a" if t["value"] is None else f"{t['value']:.4f}"
+    print(f"gate:           {name} = {value} (lower bound {t['lower_bound']}: "
+          f"{'ok' if t['ok'] else 'FAILED'})")
 
 
 def _compile(args) -> int:
