@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from typing import Iterator
@@ -49,3 +50,20 @@ def local_input_dir(uri: str) -> Iterator[str]:
 
 def exists(uri: str) -> bool:
   return tf.io.gfile.exists(uri)
+
+
+def read_bytes(path: str) -> bytes | None:
+  """The file's bytes on any filesystem, or None when it cannot be read (moved, deleted)."""
+  try:
+    with tf.io.gfile.GFile(path, "rb") as f:
+      return f.read()
+  except (tf.errors.OpError, OSError):
+    return None
+
+
+def read_json(path: str) -> dict | None:
+  """A JSON file on any filesystem, or None when it does not exist."""
+  if not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f)

@@ -17,41 +17,22 @@ class Task:
   write_default_data: Callable[[str], str]  # folder -> data source
 
 
-def _classification() -> Task:
-  from pipelines import datasets  # pylint: disable=g-import-not-at-top
-  from pipelines.classification import config  # pylint: disable=g-import-not-at-top
-  from pipelines.classification import pipeline  # pylint: disable=g-import-not-at-top
-  return Task(name="classification", load_config=config.load,
-              task_config=lambda run: run.classification,
-              create_pipeline=pipeline.create_pipeline,
-              data_source=lambda cfg: cfg.data.source,
-              write_default_data=datasets.write_digits)
+NAMES = ("classification", "retrieval", "similarity")
 
 
-def _retrieval() -> Task:
+def _task(name: str) -> Task:
+  """Every task package has `config.load` (a run config with a `<name>` section holding
+  `data.source`) and `pipeline.create_pipeline`; all default to the embedded digits."""
+  import importlib  # pylint: disable=g-import-not-at-top
   from pipelines import datasets  # pylint: disable=g-import-not-at-top
-  from pipelines.retrieval import config  # pylint: disable=g-import-not-at-top
-  from pipelines.retrieval import pipeline  # pylint: disable=g-import-not-at-top
-  return Task(name="retrieval", load_config=config.load, task_config=lambda run: run.retrieval,
+  config = importlib.import_module(f"pipelines.{name}.config")
+  pipeline = importlib.import_module(f"pipelines.{name}.pipeline")
+  return Task(name=name, load_config=config.load, task_config=lambda run: getattr(run, name),
               create_pipeline=pipeline.create_pipeline, data_source=lambda cfg: cfg.data.source,
               write_default_data=datasets.write_digits)
-
-
-def _similarity() -> Task:
-  from pipelines import datasets  # pylint: disable=g-import-not-at-top
-  from pipelines.similarity import config  # pylint: disable=g-import-not-at-top
-  from pipelines.similarity import pipeline  # pylint: disable=g-import-not-at-top
-  return Task(name="similarity", load_config=config.load, task_config=lambda run: run.similarity,
-              create_pipeline=pipeline.create_pipeline, data_source=lambda cfg: cfg.data.source,
-              write_default_data=datasets.write_digits)
-
-
-_TASKS: dict[str, Callable[[], Task]] = {"classification": _classification,
-                                         "retrieval": _retrieval, "similarity": _similarity}
-NAMES = tuple(_TASKS)
 
 
 def get(name: str) -> Task:
-  if name not in _TASKS:
+  if name not in NAMES:
     raise KeyError(f"unknown task {name!r}; available: {', '.join(NAMES)}")
-  return _TASKS[name]()
+  return _task(name)

@@ -7,6 +7,7 @@ Pusher checks. Lower bounds arrive as a JSON object {metric name: bound}.
 
 import json
 import os
+from typing import Callable
 
 from absl import logging
 from tfx import v1 as tfx
@@ -17,13 +18,15 @@ from components import artifact_io
 from components.embedding_eval import outcome
 from components.embedding_eval import retrieval
 from components.embedding_eval import verification
-from components.embedding_index import bundle
+from components.edge_export import export
 from components.image_ingest import ingest
 
 
-def _finish(result: dict, evaluation, blessing) -> None:
+def _gate(evaluate: Callable[[str], dict], evaluation, blessing) -> None:
+  """Runs `evaluate(local evaluation dir)`, writes its outcome and sets the properties."""
   with artifact_io.local_output_dir(evaluation.uri) as ev, \
       artifact_io.local_output_dir(blessing.uri) as bl:
+    result = evaluate(ev)
     outcome.write(ev, bl, result)
   blessing.set_int_custom_property("blessed", int(result["blessed"]))
   for name, value in result["metrics"].items():
@@ -47,12 +50,9 @@ def RetrievalEvaluator(
   """Blesses an indexed model only if every configured metric meets its lower bound."""
   del code_version  # keys TFX's cache to the code that runs here
   rows = ingest.read_examples(examples.uri, "eval", max_queries)
-  serving_dir = path_utils.serving_model_path(model.uri)
-  with artifact_io.local_output_dir(evaluation.uri) as out:
-    result = retrieval.evaluate(serving_dir, os.path.join(model.uri, bundle.KERAS_DIR), rows,
-                                out, k=k,
-                                lower_bounds=json.loads(lower_bounds))
-  _finish(result, evaluation, blessing)
+  _gate(lambda out: retrieval.evaluate(
+      path_utils.serving_model_path(model.uri), os.path.join(model.uri, export.KERAS_DIR), rows,
+      out, k=k, lower_bounds=json.loads(lower_bounds)), evaluation, blessing)
 
 
 @tfx.dsl.components.component
@@ -70,9 +70,7 @@ def VerificationEvaluator(
   """Blesses a verification model only if every configured metric meets its lower bound."""
   del code_version
   rows = ingest.read_examples(examples.uri, "eval")
-  with artifact_io.local_output_dir(evaluation.uri) as out:
-    result = verification.evaluate(
-        path_utils.serving_model_path(model.uri), os.path.join(model.uri, bundle.KERAS_DIR),
-        rows, out, far=far, max_positive=max_positive_pairs, max_negative=max_negative_pairs,
-        lower_bounds=json.loads(lower_bounds))
-  _finish(result, evaluation, blessing)
+  _gate(lambda out: verification.evaluate(
+      path_utils.serving_model_path(model.uri), os.path.join(model.uri, export.KERAS_DIR), rows,
+      out, far=far, max_positive=max_positive_pairs, max_negative=max_negative_pairs,
+      lower_bounds=json.loads(lower_bounds)), evaluation, blessing)

@@ -44,9 +44,6 @@ def write(evaluation_dir: str, blessing_dir: str, result: dict) -> None:
 
 
 def read(evaluation_dir: str) -> dict | None:
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  path = os.path.join(evaluation_dir, EVALUATION_FILE)
-  if not tf.io.gfile.exists(path):
-    return None
-  with tf.io.gfile.GFile(path) as f:
-    return json.load(f)
+  """The evaluation.json of an embedding evaluator, or None (e.g. a TFMA evaluation folder)."""
+  from components import artifact_io  # pylint: disable=g-import-not-at-top
+  return artifact_io.read_json(os.path.join(evaluation_dir, EVALUATION_FILE))

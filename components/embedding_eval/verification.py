@@ -43,7 +43,7 @@ def evaluate(serving_dir: str, keras_dir: str, rows: list[tuple[bytes, dict]], o
   emb = embed.embed_examples(model, [r[0] for r in rows])
   i, j, same = sampling.verification_pairs(labels, np.random.default_rng(seed), max_positive,
                                            max_negative)
-  distances = np.linalg.norm(emb[i] - emb[j], axis=1)
+  distances = metrics.pair_distances(emb, i, j)
   scores = metrics.verification_scores(distances, same, far=far, threshold=threshold)
   flat = {"roc_auc": scores["roc_auc"], "best_accuracy": scores["best_accuracy"],
           "best_threshold": scores["best_threshold"],

@@ -19,26 +19,25 @@ def load(model_dir: str):
   return tf.saved_model.load(model_dir)
 
 
+def _batched(fn, inputs: Sequence[bytes], output: str, batch_size: int) -> np.ndarray:
+  """`fn(string batch)[output]` over `inputs` in batches, concatenated as float32."""
+  if not len(inputs):
+    raise ValueError("no examples to embed")
+  return np.concatenate([fn(tf.constant(list(inputs[i:i + batch_size])))[output].numpy()
+                         for i in range(0, len(inputs), batch_size)]).astype(np.float32)
+
+
 def embed_examples(model, serialized: Sequence[bytes], batch_size: int = 256) -> np.ndarray:
   """Embeddings [N, D] float32 of serialized raw tf.Examples (`model`: a loaded SavedModel)."""
-  fn = model.signatures["serving_examples"]
-  out = [fn(tf.constant(list(serialized[i:i + batch_size])))[EMBEDDING_OUTPUT].numpy()
-         for i in range(0, len(serialized), batch_size)]
-  if not out:
-    raise ValueError("no examples to embed")
-  return np.concatenate(out).astype(np.float32)
+  return _batched(model.signatures["serving_examples"], serialized, EMBEDDING_OUTPUT, batch_size)
 
 
 def embed_images(model, images: Sequence[bytes], batch_size: int = 256) -> np.ndarray:
   """Embeddings [N, D] of encoded images through `serving_default` (what TF Serving answers)."""
-  fn = model.signatures["serving_default"]
-  return np.concatenate([fn(tf.constant(list(images[i:i + batch_size])))[EMBEDDING_OUTPUT].numpy()
-                         for i in range(0, len(images), batch_size)]).astype(np.float32)
+  return _batched(model.signatures["serving_default"], images, EMBEDDING_OUTPUT, batch_size)
 
 
 def transformed_images(model, serialized: Sequence[bytes], image_key: str = "image_xf",
                        batch_size: int = 256) -> np.ndarray:
   """The model's own preprocessing of raw tf.Examples: images [N, H, W, C] in [0, 1]."""
-  fn = model.signatures["transform_features"]
-  return np.concatenate([fn(tf.constant(list(serialized[i:i + batch_size])))[image_key].numpy()
-                         for i in range(0, len(serialized), batch_size)]).astype(np.float32)
+  return _batched(model.signatures["transform_features"], serialized, image_key, batch_size)

@@ -122,6 +122,3 @@ class EmbeddingIndex:
     """Every indexed vector [N, D] (for exact search, the recall baseline)."""
     return np.asarray([self.annoy.get_item_vector(i) for i in range(len(self.items))],
                       np.float32)
-
-  def exact(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    return metrics.exact_knn(self.vectors(), vectors, k, self.meta["metric"])

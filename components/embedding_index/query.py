@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import base64
 import html
 
 import tensorflow as tf
@@ -17,6 +16,7 @@ from components.embedding_index import bundle
 from components.embedding_index import embed
 from components.embedding_index import index as index_lib
 from components.image_ingest import ingest
+from components.run_report import report as report_lib
 from components.serving_check import rest
 
 
@@ -64,22 +64,12 @@ def search(model_path: str, image_paths: list[str], k: int = 10,
 
 def write_html(results: list[dict], out_path: str) -> str:
   """An HTML page with one row per query: the query image, then its results (nearest first)."""
-  def load(path):
-    try:
-      with tf.io.gfile.GFile(path, "rb") as f:
-        return f.read()
-    except (tf.errors.OpError, OSError):
-      return None  # the indexed file moved: an empty tile
-
+  load = artifact_io.read_bytes  # None for an indexed file that moved: an empty tile
   grid = figures.query_grid(
       [load(r["query"]) for r in results], [None] * len(results),
       [[load(x["source"]) for x in r["results"]] for r in results],
       [[x["label"] for x in r["results"]] for r in results],
       [[x["distance"] for x in r["results"]] for r in results], size=96)
-  import cv2  # pylint: disable=g-import-not-at-top
-  ok, png = cv2.imencode(".png", grid)
-  if not ok:
-    raise QueryError("cannot encode the result grid")
   rows = "".join(
       f"<li><code>{html.escape(r['query'])}</code>: " + ", ".join(
           f"<code>{html.escape(x['source'])}</code> ({html.escape(str(x['label']))}, "
@@ -88,8 +78,7 @@ def write_html(results: list[dict], out_path: str) -> str:
           f"<body><h1>Nearest images</h1><p>Model: <code>"
           f"{html.escape(results[0]['version_dir'] if results else '')}</code>. One row per "
           "query: the query, then its nearest indexed images (label, distance).</p>"
-          "<img alt='results' src='data:image/png;base64,"
-          f"{base64.b64encode(png.tobytes()).decode()}'>"
+          f"<img alt='results' src='{report_lib.png_data_uri(grid)}'>"
           f"<ol>{rows}</ol></body></html>")
   with tf.io.gfile.GFile(out_path, "w") as f:
     f.write(text)

@@ -11,6 +11,7 @@ from tfx.types import artifact
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
+from components import artifact_io
 from components.edge_export import export
 from components.embedding_eval import outcome
 from components.image_ingest import ingest
@@ -62,7 +63,7 @@ def RunReport(
     for fig in embedding_result.get("figures", []):
       with tf.io.gfile.GFile(os.path.join(evaluation.uri, fig["file"]), "rb") as f:
         figures.append((fig, f.read()))
-  edge_metrics = report_lib.read_json(os.path.join(edge_model.uri, export.METRICS_FILE))
+  edge_metrics = artifact_io.read_json(os.path.join(edge_model.uri, export.METRICS_FILE))
   edge_files = {f"edge: {m['file']}": os.path.join(edge_model.uri, m["file"])
                 for m in (edge_metrics or {"models": {}})["models"].values()}
   html_text = report_lib.render(
@@ -70,10 +71,10 @@ def RunReport(
       evaluation=evaluation_data,
       figures=figures,
       blessed=bool(blessing.get_int_custom_property("blessed")),
-      serving_check=report_lib.read_json(os.path.join(infra_blessing.uri,
+      serving_check=artifact_io.read_json(os.path.join(infra_blessing.uri,
                                                       "serving_check.json")) or {},
       class_names=class_names,
-      ingest_summary=report_lib.read_json(os.path.join(examples.uri, ingest.COUNTS_FILE)) or {},
+      ingest_summary=artifact_io.read_json(os.path.join(examples.uri, ingest.COUNTS_FILE)) or {},
       quarantine=ingest.read_quarantine(examples.uri),
       edge_metrics=edge_metrics,
       samples=samples,

@@ -10,7 +10,6 @@ import base64
 import dataclasses
 import datetime
 import html
-import json
 import os
 from typing import Sequence
 
@@ -339,10 +338,3 @@ def write_report(out_dir: str, html_text: str) -> str:
   with tf.io.gfile.GFile(path, "w") as f:
     f.write(html_text)
   return path
-
-
-def read_json(path: str) -> dict | None:
-  if not tf.io.gfile.exists(path):
-    return None
-  with tf.io.gfile.GFile(path) as f:
-    return json.load(f)

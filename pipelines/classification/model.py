@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
 import tensorflow as tf
 import tensorflow_transform as tft

@@ -44,7 +44,7 @@ def choose_threshold(model: keras.Model, x: np.ndarray, y: np.ndarray, seed: int
   if same.all() or not same.any():
     raise ValueError("choosing a threshold needs positive and negative eval pairs: the eval "
                      "split needs 2+ classes with 2+ images each")
-  threshold, accuracy = metrics.best_accuracy_threshold(embedding.pair_distances(emb, i, j), same)
+  threshold, accuracy = metrics.best_accuracy_threshold(metrics.pair_distances(emb, i, j), same)
   return {"threshold": threshold, "accuracy_on_eval_pairs": accuracy,
           "pairs": int(len(same)), "chosen_on": "eval split, best pair accuracy"}
 

@@ -12,6 +12,8 @@ from components.atomic_pusher.component import AtomicPusher
 from components.edge_export.component import EdgeExport
 from components.image_ingest.component import ImageIngest
 from components.run_report.component import RunReport
+from components.embedding_index import embed
+from components.serving_check import check as serving_check_lib
 from components.serving_check.component import ServingCheck
 from pipelines import config_loader
 from pipelines.runtime import PipelineRuntime
@@ -82,10 +84,10 @@ def delivery_half(model, blessing, evaluation, data: DataHalf, export: ExportCon
   Args:
     kind: "classifier" or "embedding" (what the serving check and edge export measure).
   """
-  outputs = ("classes,scores,predicted_class,predicted_score", "scores") \
-      if kind == "classifier" else ("embedding", "embedding")
+  expected, compared = ((serving_check_lib.EXPECTED_OUTPUTS, "scores") if kind == "classifier"
+                        else ((embed.EMBEDDING_OUTPUT,), embed.EMBEDDING_OUTPUT))
   serving_check = ServingCheck(model=model, examples=data.ingest.outputs["examples"],
-                               expected_outputs=outputs[0], compare_output=outputs[1],
+                               expected_outputs=",".join(expected), compare_output=compared,
                                code_version=runtime.code_version)
   pusher = AtomicPusher(
       model=model, model_blessing=blessing, infra_blessing=serving_check.outputs["blessing"],

@@ -122,6 +122,3 @@ def fit_autoencoder(ae: keras.Model, x: np.ndarray, x_val: np.ndarray, noise_std
                                              early_stopping_patience, reduce_lr_patience,
                                              log_dir)).history
 
-
-def pair_distances(embeddings: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-  return np.linalg.norm(embeddings[first] - embeddings[second], axis=1)

@@ -95,6 +95,11 @@ def retrieval_scores(result_labels: np.ndarray, query_labels: np.ndarray,
           "per_class": per_class}
 
 
+def pair_distances(embeddings: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+  """Euclidean distance of each pair (embeddings[first[i]], embeddings[second[i]])."""
+  return np.linalg.norm(embeddings[first] - embeddings[second], axis=1)
+
+
 def verification_scores(distances: np.ndarray, same: np.ndarray, far: float = 1e-3,
                         threshold: float | None = None) -> dict:
   """ROC AUC, best-threshold accuracy and TAR at `far` for pair distances (smaller: same).

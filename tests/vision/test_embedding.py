@@ -3,7 +3,6 @@ metric-learning trainer separates real digit classes."""
 
 import numpy as np
 import pytest
-import tf_keras as keras
 
 from pipelines.classification import model as classification_model
 from pipelines.classification.config import TrainConfig
