@@ -33,7 +33,7 @@ def main() -> int:
                       help="learning-rate schedule (plateau: divide by 3 after 1 flat epoch)")
   parser.add_argument("--fresh", action="store_true", help="delete earlier runs (not the data)")
   args = parser.parse_args()
-  from components.run_report import report as report_lib  # pylint: disable=g-import-not-at-top
+  from components.common import outcome  # pylint: disable=g-import-not-at-top
   from pipelines import runners  # pylint: disable=g-import-not-at-top
 
   name = "digits" if args.digits else "fashion-mnist"
@@ -69,7 +69,7 @@ def main() -> int:
       times[m.group(1)] = m.group(2).replace("done in ", "")
 
   result = runners.run_task("classification", out, data=data, overrides=overrides, emit=emit)
-  evaluation = report_lib.read_evaluation(result.output_uri("Evaluator", "evaluation"))
+  evaluation = outcome.read(result.output_uri("Evaluator", "evaluation"))
   edge_dir = result.output_uri("EdgeExport", "edge_model")
   with open(os.path.join(edge_dir, "metrics.json")) as f:
     edge = json.load(f)
@@ -81,9 +81,9 @@ def main() -> int:
   print("wall time per component:")
   for node, t in times.items():
     print(f"  {node:32s} {t}")
-  acc = evaluation.overall.get("sparse_categorical_accuracy", float("nan"))
+  acc = evaluation["metrics"].get("sparse_categorical_accuracy", float("nan"))
   print(f"SavedModel (TFMA) eval accuracy: {acc:.4f} on "
-        f"{int(evaluation.overall.get('example_count', 0))} images; blessed: "
+        f"{int(evaluation['metrics'].get('example_count', 0))} images; blessed: "
         f"{result.output_properties('Evaluator', 'blessing').get('blessed')}")
   print(f"Keras model accuracy (edge export): {edge['keras']['accuracy']:.4f}")
   float_size = edge["models"]["tflite_float32"]["bytes"]

@@ -53,7 +53,7 @@ def latency_study(version_dir: str, k: int = 10, queries: int = 1000) -> None:
   from annoy import AnnoyIndex  # pylint: disable=g-import-not-at-top
   from components.embedding_index import embed  # pylint: disable=g-import-not-at-top
   from components.embedding_index import index as index_lib  # pylint: disable=g-import-not-at-top
-  from pipelines.vision import metrics  # pylint: disable=g-import-not-at-top
+  from components.common import metrics  # pylint: disable=g-import-not-at-top
   model = embed.load(version_dir)
   corpus = index_lib.EmbeddingIndex.load(os.path.join(version_dir, index_lib.SERVING_SUBDIR))
   train_vectors = corpus.vectors()
@@ -122,7 +122,7 @@ def main() -> int:
   if args.latency_only:
     latency_study(args.latency_only)
     return 0
-  from components.embedding_eval import outcome  # pylint: disable=g-import-not-at-top
+  from components.common import outcome  # pylint: disable=g-import-not-at-top
   from pipelines import runners  # pylint: disable=g-import-not-at-top
   t = time.monotonic()
   data_root = os.path.join(os.path.abspath(args.output), "fashion-mnist-data")
@@ -154,7 +154,7 @@ def main() -> int:
   print(f"index: {ev['index']['build_seconds']:.1f}s to build, "
         f"{ev['index']['index_bytes'] / 2**20:.1f} MiB, {ev['index']['n_trees']} trees")
   print(f"{'class':12s} {'P@10':>7s} {'mAP@10':>7s}")
-  for c, pc in sorted(ev["per_class"].items()):
+  for c, pc in sorted(ev["slices"].items()):
     print(f"{c:12s} {pc['precision_at_k']:7.4f} {pc['map_at_k']:7.4f}")
   edge_dir = result.output_uri("EdgeExport", "edge_model")
   with open(os.path.join(edge_dir, "metrics.json")) as f:

@@ -3,10 +3,8 @@
   cvpipe run TASK [--data DIR|manifest.csv] [--config FILE.yaml] [--output DIR]
   cvpipe compile TASK --target kubeflow [--config FILE.yaml] [--data gs://...]
   cvpipe submit TASK --target vertex --project P --region R [--service-account SA]
-  cvpipe predict --model SERVING_DIR IMAGE...
+  cvpipe predict --model SERVING_DIR [--task TASK] IMAGE...
   cvpipe query --index SERVING_DIR [-k 10] [--html FILE] IMAGE...
-
-Tasks: classification, retrieval, similarity.
 """
 
 from __future__ import annotations
@@ -25,12 +23,13 @@ warnings.filterwarnings("ignore", message="You are using a Python version", cate
 
 def _parser() -> argparse.ArgumentParser:
   from pipelines import tasks  # pylint: disable=g-import-not-at-top
-  parser = argparse.ArgumentParser(prog="cvpipe", description=__doc__,
+  task_lines = "\n".join(f"  {t.name:15s} {t.summary}" for t in tasks.all_tasks())
+  parser = argparse.ArgumentParser(prog="cvpipe", description=f"{__doc__}\nTasks:\n{task_lines}",
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = parser.add_subparsers(dest="command", required=True)
 
   run = sub.add_parser("run", help="run a task pipeline locally (Beam DirectRunner)")
-  run.add_argument("task", choices=tasks.NAMES)
+  run.add_argument("task", choices=tasks.names())
   run.add_argument("--data", help="folder with one sub-folder per class, or a CSV manifest "
                    "(path,label[,split]); local or gs://. Default: the embedded digits")
   run.add_argument("--config", help="YAML overrides (unknown keys are an error)")
@@ -42,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="after the run, upload the report and edge models to gs://bucket/prefix")
 
   comp = sub.add_parser("compile", help="compile a task pipeline for an orchestrator")
-  comp.add_argument("task", choices=tasks.NAMES)
+  comp.add_argument("task", choices=tasks.names())
   comp.add_argument("--target", choices=["kubeflow"], default="kubeflow",
                     help="kubeflow: Kubeflow Pipelines V2 / Vertex AI pipeline JSON")
   comp.add_argument("--config", help="YAML overrides; `infra.kubeflow` sets image, "
@@ -51,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
   comp.add_argument("--output", help="pipeline JSON path (default: <pipeline name>.json)")
 
   subm = sub.add_parser("submit", help="compile and submit a task pipeline to Vertex AI")
-  subm.add_argument("task", choices=tasks.NAMES)
+  subm.add_argument("task", choices=tasks.names())
   subm.add_argument("--target", choices=["vertex"], default="vertex")
   subm.add_argument("--project", required=True, help="GCP project id")
   subm.add_argument("--region", required=True, help="Vertex AI region, e.g. europe-west4")
@@ -64,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
   pred = sub.add_parser("predict", help="answer a TF Serving REST predict request locally")
   pred.add_argument("--model", required=True,
                     help="a pushed model: <serving>/<model> (latest version) or a version dir")
+  pred.add_argument("--task", choices=tasks.names(),
+                    help="the model's task (default: recorded in the model at training)")
   pred.add_argument("images", nargs="+")
 
   query = sub.add_parser("query", help="find the nearest indexed images with a pushed "
@@ -82,40 +83,42 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args) -> int:
   from pipelines import runners  # pylint: disable=g-import-not-at-top
+  from pipelines import tasks  # pylint: disable=g-import-not-at-top
   result = runners.run_task(args.task, args.output, data=args.data, config_path=args.config,
                             verbose=args.verbose)
-  _print_outcome(result)
+  _print_outcome(tasks.get(args.task), result)
   if args.publish:
     for uri in runners.publish_outputs(result, args.publish):
       print(f"published:      {uri}")
   return 0
 
 
-def _print_outcome(result) -> None:
+def _print_outcome(task, result) -> None:
+  """Where the run's models and report are, and the task's gate (the same for every task)."""
+  from components.common import outcome  # pylint: disable=g-import-not-at-top
   pushed = result.output_properties("Pusher", "pushed_model")
-  # The task's evaluator: the node other than ServingCheck that outputs a blessing.
-  evaluator = next((name for name, node in result.nodes.items()
-                    if name != "ServingCheck" and "blessing" in node.outputs), "Evaluator")
-  blessing = result.output_properties(evaluator, "blessing")
+  evaluator = task.evaluation.node
+  blessed = bool(result.output_properties(evaluator, "blessing").get("blessed"))
   edge = result.output_properties("EdgeExport", "edge_model")
   print(f"\nfinished in {result.wall_seconds:.0f}s")
   if pushed.get("pushed"):
     print(f"serving model:  {pushed['pushed_destination']}  (TF Serving version "
           f"{pushed.get('pushed_version')})")
-    if "IndexBuilder" in result.nodes:
-      print(f"query it:       cvpipe query --index {os.path.dirname(pushed['pushed_destination'])}"
-            " IMAGE...")
   else:
     infra = result.output_properties("ServingCheck", "blessing")
-    why = (f"the {evaluator} did not bless it" if not blessing.get("blessed") else
+    why = (f"the {evaluator} did not bless it" if not blessed else
            "the serving check failed" if not infra.get("blessed") else "see the log")
     print(f"serving model:  NOT pushed ({why}); the candidate is in "
           f"{result.output_uri('Trainer', 'model')}")
-  _print_gate(result.output_uri(evaluator, "evaluation"))
+  evaluation = result.output_uri(evaluator, "evaluation")
+  for line in gate_lines(outcome.read(evaluation) if evaluation else None):
+    print(f"gate:           {line}")
   edge_uri = result.output_uri("EdgeExport", "edge_model")
   if edge_uri:
     files = sorted(f for f in os.listdir(edge_uri) if f.endswith((".tflite", ".onnx")))
-    status = "blessed for edge" if edge.get("edge_blessed") else "NOT blessed for edge"
+    status = ("blessed for edge" if edge.get("edge_blessed") and blessed else
+              "NOT blessed for edge: the serving model was not blessed" if not blessed else
+              "NOT blessed for edge")
     print(f"edge models:    {edge_uri}  ({status})")
     for f in files:
       print(f"                  {f}")
@@ -124,16 +127,23 @@ def _print_outcome(result) -> None:
     print(f"report:         {os.path.join(report, 'report.html')}")
 
 
-def _print_gate(evaluation_uri: str | None) -> None:
-  """One line per gated metric of an embedding evaluator (classifiers: see the report)."""
-  from components.embedding_eval import outcome  # pylint: disable=g-import-not-at-top
-  result = outcome.read(evaluation_uri) if evaluation_uri else None
+def gate_lines(result: dict | None) -> list[str]:
+  """One line per gated metric of an evaluation outcome, with its value and bounds."""
   if not result:
-    return
+    return []
+  lines = []
   for name, t in sorted(result["thresholds"].items()):
-    value = "n/a" if t["value"] is None else f"{t['value']:.4f}"
-    print(f"gate:           {name} = {value} (lower bound {t['lower_bound']}: "
-          f"{'ok' if t['ok'] else 'FAILED'})")
+    value = "n/a" if t.get("value") is None else f"{t['value']:.4f}"
+    bounds = []
+    if "lower_bound" in t:
+      bounds.append(f"lower bound {t['lower_bound']:g}")
+    if "upper_bound" in t:
+      bounds.append(f"upper bound {t['upper_bound']:g}")
+    if "max_drop" in t and t.get("baseline") is not None:
+      bounds.append(f"at most {t['max_drop']:g} below the baseline {t['baseline']:.4f}")
+    lines.append(f"{name} = {value} ({', '.join(bounds) or 'no bound'}: "
+                 f"{'ok' if t['ok'] else 'FAILED'})")
+  return lines
 
 
 def _compile(args) -> int:
@@ -162,11 +172,36 @@ def _submit(args) -> int:
   return 0
 
 
+class PredictError(ValueError):
+  """`cvpipe predict` cannot answer; the message names the file or model."""
+
+
 def _predict(args) -> int:
   from components.serving_check import rest as serving  # pylint: disable=g-import-not-at-top
-  response = serving.predict(args.model, serving.image_request(args.images))
-  for path, p in zip(args.images, response["predictions"]):
-    print(f"{path}: {p['predicted_class']} ({p['predicted_score']:.3f})")
+  from pipelines import tasks  # pylint: disable=g-import-not-at-top
+  images = []
+  for path in args.images:
+    try:
+      with open(path, "rb") as f:
+        images.append(f.read())
+    except OSError as e:
+      raise PredictError(f"{path}: cannot read image: {e.strerror or e}") from None
+  model_dir = serving.latest_version_dir(args.model)
+  name = args.task or serving.read_task(model_dir)
+  if not name:
+    raise PredictError(f"{model_dir}: the model does not record its task; pass --task")
+  if name not in tasks.names():
+    raise PredictError(f"{model_dir}: the model's task {name!r} is not one of {tasks.names()}")
+  task = tasks.get(name)
+  loaded = serving.load(model_dir)
+  for path, data in zip(args.images, images):
+    request = {"signature_name": task.serving.signature,
+               "instances": task.serving.instances([{"image": data, "source": path}])}
+    try:
+      prediction = serving.predict(model_dir, request, loaded=loaded)["predictions"][0]
+    except serving.RequestError as e:
+      raise PredictError(f"{path}: the {name} model cannot answer for this file: {e}") from None
+    print(f"{path}: {task.serving.describe(prediction)}")
   return 0
 
 
@@ -191,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
   try:
     return {"run": _run, "compile": _compile, "submit": _submit, "predict": _predict,
             "query": _query}[args.command](args)
-  except (ConfigError, IngestError, CloudError, QueryError, FileNotFoundError) as e:
+  except (ConfigError, IngestError, CloudError, QueryError, PredictError, FileNotFoundError) as e:
     print(f"cvpipe: error: {e}", file=sys.stderr)
     return 2
 

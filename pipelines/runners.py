@@ -16,7 +16,6 @@ from typing import Callable, Iterator
 from pipelines.config_loader import ConfigError
 from pipelines.infra import InfraConfig
 from pipelines.runtime import PipelineRuntime
-from pipelines.runtime import code_fingerprint
 
 @dataclasses.dataclass(frozen=True)
 class LocalLayout:
@@ -58,8 +57,7 @@ def local_runtime(task: str, infra: InfraConfig, layout: LocalLayout, data_sourc
       input_fingerprint=input_fingerprint,
       metadata_path=os.path.abspath(layout.metadata_path),
       beam_pipeline_args=tuple(infra.local_beam_args()),
-      enable_cache=infra.enable_cache,
-      code_version=code_fingerprint())
+      enable_cache=infra.enable_cache)
 
 
 def kubeflow_runtime(task: str, infra: InfraConfig, data_source: str) -> PipelineRuntime:
@@ -74,8 +72,7 @@ def kubeflow_runtime(task: str, infra: InfraConfig, data_source: str) -> Pipelin
       input_fingerprint="",
       metadata_path=None,
       beam_pipeline_args=tuple(kf.beam_pipeline_args),
-      enable_cache=infra.enable_cache,
-      code_version=code_fingerprint())
+      enable_cache=infra.enable_cache)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,7 +260,12 @@ def _load(task_name: str, config_path: str | None, overrides: dict | None, data:
   task = tasks.get(task_name)
   run_cfg = task.load_config(config_path, overrides)
   cfg = task.task_config(run_cfg)
-  return task, run_cfg, cfg, data or task.data_source(cfg)
+  return task, run_cfg, cfg, data or cfg.data.source
+
+
+def _create_pipeline(task, cfg, runtime):
+  from components.common import contract  # pylint: disable=g-import-not-at-top
+  return contract.load_object(task.pipeline)(cfg, runtime)
 
 
 def run_task(task_name: str, output_dir: str, data: str | None = None,
@@ -271,16 +273,17 @@ def run_task(task_name: str, output_dir: str, data: str | None = None,
              verbose: bool = False, emit: Callable[[str], None] = print) -> LocalRunResult:
   """Runs a task's pipeline locally: config, data (embedded default if none), fingerprint, run."""
   from components.image_ingest import ingest  # pylint: disable=g-import-not-at-top
+  from components.image_ingest import readers  # pylint: disable=g-import-not-at-top
   task, run_cfg, cfg, source = _load(task_name, config_path, overrides, data)
   layout = LocalLayout(os.path.abspath(output_dir))
   if not source:
-    source = task.write_default_data(layout.data_dir)
+    source = task.default_data(layout.data_dir)
     emit(f"data: embedded default, written to {source}")
   elif "://" not in source:
     source = os.path.abspath(source)
   runtime = local_runtime(task_name, run_cfg.infra, layout, source,
-                          ingest.input_fingerprint(source))
-  return run_local(task.create_pipeline(cfg, runtime), layout, verbose=verbose, emit=emit)
+                          ingest.input_fingerprint(source, readers.detect(source, task.readers)))
+  return run_local(_create_pipeline(task, cfg, runtime), layout, verbose=verbose, emit=emit)
 
 
 def compile_task(task_name: str, data: str | None = None, config_path: str | None = None,
@@ -291,7 +294,7 @@ def compile_task(task_name: str, data: str | None = None, config_path: str | Non
     raise ConfigError("compile needs a data source the cluster can read: --data gs://... or "
                      f"{task_name}.data.source in the config")
   runtime = kubeflow_runtime(task_name, run_cfg.infra, source)
-  return compile_kubeflow(task.create_pipeline(cfg, runtime), run_cfg.infra.kubeflow.image,
+  return compile_kubeflow(_create_pipeline(task, cfg, runtime), run_cfg.infra.kubeflow.image,
                           output_file or f"{runtime.pipeline_name}.json")
 
 

@@ -1,38 +1,54 @@
-"""The task pipelines the `cvpipe` command knows, and how each loads its config and default data."""
+"""The task registry: every `pipelines/<task>/task.py` registers one `Task` by name.
+
+The CLI's task choices and help, `compile`, `submit`, `predict` and the README's task table come
+from here; generic components receive a task by its dotted path (`Task.ref`). A task registered
+elsewhere (a plug-in, or the toy task of the tests) only needs its module imported.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Callable, Mapping
+import importlib
+import os
+import pkgutil
+
+from components.common.contract import Task
+
+_TASKS: dict[str, Task] = {}
+_DISCOVERED = False
 
 
-@dataclasses.dataclass(frozen=True)
-class Task:
-  name: str
-  # (yaml path or None, overrides) -> run config with `.infra` and the task section.
-  load_config: Callable[[str | None, Mapping[str, Any] | None], Any]
-  task_config: Callable[[Any], Any]  # run config -> task config
-  create_pipeline: Callable[[Any, Any], Any]  # (task config, PipelineRuntime) -> tfx Pipeline
-  data_source: Callable[[Any], str]  # task config -> configured source ("" = default)
-  write_default_data: Callable[[str], str]  # folder -> data source
+def register(task: Task) -> Task:
+  """Registers `task` under its name; returns it (`TASK = tasks.register(Task(...))`)."""
+  known = _TASKS.get(task.name)
+  if known is not None and known.module != task.module:
+    raise ValueError(f"task {task.name!r} is registered by {known.module} and {task.module}")
+  _TASKS[task.name] = task
+  return task
 
 
-NAMES = ("classification", "retrieval", "similarity")
+def _discover() -> None:
+  """Imports every `pipelines/<package>/task.py` once."""
+  global _DISCOVERED
+  if _DISCOVERED:
+    return
+  root = os.path.dirname(__file__)
+  for info in sorted(pkgutil.iter_modules([root]), key=lambda i: i.name):
+    if info.ispkg and os.path.exists(os.path.join(root, info.name, "task.py")):
+      importlib.import_module(f"pipelines.{info.name}.task")
+  _DISCOVERED = True
 
 
-def _task(name: str) -> Task:
-  """Every task package has `config.load` (a run config with a `<name>` section holding
-  `data.source`) and `pipeline.create_pipeline`; all default to the embedded digits."""
-  import importlib  # pylint: disable=g-import-not-at-top
-  from pipelines import datasets  # pylint: disable=g-import-not-at-top
-  config = importlib.import_module(f"pipelines.{name}.config")
-  pipeline = importlib.import_module(f"pipelines.{name}.pipeline")
-  return Task(name=name, load_config=config.load, task_config=lambda run: getattr(run, name),
-              create_pipeline=pipeline.create_pipeline, data_source=lambda cfg: cfg.data.source,
-              write_default_data=datasets.write_digits)
+def names() -> tuple[str, ...]:
+  _discover()
+  return tuple(sorted(_TASKS))
 
 
 def get(name: str) -> Task:
-  if name not in NAMES:
-    raise KeyError(f"unknown task {name!r}; available: {', '.join(NAMES)}")
-  return _task(name)
+  _discover()
+  if name not in _TASKS:
+    raise KeyError(f"unknown task {name!r}; available: {', '.join(names())}")
+  return _TASKS[name]
+
+
+def all_tasks() -> list[Task]:
+  return [get(n) for n in names()]

@@ -110,3 +110,14 @@ def shuffled_labels(images_by_class, seed=0):
   labels = np.repeat(names, [len(images_by_class[n]) for n in names])
   labels = np.random.default_rng(seed).permutation(labels)
   return {n: [im for im, label in zip(images, labels) if label == n] for n in names}
+
+
+def pytest_addoption(parser):
+  parser.addoption("--update-goldens", action="store_true", default=False,
+                   help="rewrite the golden files under tests/testdata/ from the current code "
+                        "instead of comparing with them")
+
+
+@pytest.fixture
+def update_goldens(request):
+  return request.config.getoption("--update-goldens")

@@ -1,12 +1,13 @@
 """Edge export: TFLite (float32, float16, dynamic-range, full-integer int8) and ONNX, each measured.
 
-TFX-free: `components/edge_export/component.py` turns artifacts into paths and calls `export_edge`.
-Every exported model is run on the eval split (TFLite with ai-edge-litert's interpreter, ONNX with
-onnxruntime) and its accuracy and agreement with the Keras model are written to `metrics.json`.
-The int8 model is blessed for edge only within `int8_max_quality_drop` of the float model on the
-quality metric (classifiers: accuracy; embeddings: precision@k). (Serving
-blessing is the Evaluator's; edge blessing does not depend on it, so EdgeExport stays cached when
-only the Evaluator's baseline changes. Deploy edge models of blessed runs only.)
+TFX-free and task-free: `components/edge_export/component.py` turns artifacts into paths and calls
+`export_edge` with the task's `EdgeContract`, which says which transformed features feed the model
+and how an exported model is scored. Every exported model is run on the eval split (TFLite with
+ai-edge-litert's interpreter, ONNX with onnxruntime) and its quality and agreement with the Keras
+model go to `metrics.json`. The int8 model is blessed for edge only within
+`int8_max_quality_drop` of the float model on the contract's quality metric. (Serving blessing is
+the evaluator's; edge blessing does not depend on it, so EdgeExport stays cached when only the
+evaluator's baseline changes. Deploy edge models of blessed runs only.)
 """
 
 from __future__ import annotations
@@ -14,30 +15,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from components import artifact_io
+from components.common import keras_bundle
+from components.common.contract import EdgeContract
 
 TFLITE_VARIANTS = ("float32", "float16", "dynamic_range", "int8")
-# The Keras bundle a Trainer writes beside its SavedModel, the input of the edge export:
-#   {model.uri}/Format-Keras/model.keras, labels.txt, preprocessing.json
-KERAS_DIR = "Format-Keras"
-KERAS_FILE = "model.keras"
-LABELS_FILE = "labels.txt"
-PREPROCESSING_FILE = "preprocessing.json"
 ONNX_FILE = "model.onnx"
 METRICS_FILE = "metrics.json"
 BLESSED_FILE = "EDGE_BLESSED"
 NOT_BLESSED_FILE = "EDGE_NOT_BLESSED"
-# Files of a Keras bundle that travel with the edge models when present (e.g. the verification
-# threshold of a similarity model).
-EXTRA_FILES = ("verification.json",)
-# Folder of the edge artifact that holds the Annoy index of a retrieval model.
-INDEX_DIR = "index"
+NOT_EXPORTABLE_FILE = "NOT_EXPORTABLE"
 
 
 def tflite_file(variant: str) -> str:
@@ -45,47 +37,34 @@ def tflite_file(variant: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# The Keras bundle
-
-
-def write_keras_bundle(model: keras.Model, class_names: list[str], preprocessing: dict,
-                       out_dir: str) -> None:
-  """Saves the bare Keras model with its class names and input preprocessing (any filesystem).
-
-  Args:
-    preprocessing: at least height, width, channels, scale and offset (input = pixel*scale+offset).
-  """
-  tf.io.gfile.makedirs(out_dir)
-  with artifact_io.local_output_dir(out_dir) as local:
-    model.save(os.path.join(local, KERAS_FILE))
-    with open(os.path.join(local, LABELS_FILE), "w") as f:
-      f.write("\n".join(class_names) + "\n")
-    with open(os.path.join(local, PREPROCESSING_FILE), "w") as f:
-      json.dump(preprocessing, f, indent=1)
-
-
-# ---------------------------------------------------------------------------------------------
 # Data
 
 
-def load_transformed_examples(file_pattern: str, image_key: str, label_key: str,
-                              shape: tuple[int, int, int],
-                              limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-  """Reads gzipped tf.Examples written by Transform into (images [N, H, W, C], labels [N])."""
+def load_transformed_examples(file_pattern: str, feature_spec: Mapping[str, Any],
+                              limit: int | None = None) -> dict[str, np.ndarray]:
+  """Reads gzipped tf.Examples written by Transform into {feature: array [N, ...]} for the
+  fixed-length features of `feature_spec` (the transform output's transformed feature spec)."""
   files = sorted(tf.io.gfile.glob(file_pattern))
   if not files:
     raise FileNotFoundError(f"no transformed examples match {file_pattern}")
-  spec = {image_key: tf.io.FixedLenFeature(shape, tf.float32),
-          label_key: tf.io.FixedLenFeature([], tf.int64)}
+  spec = {k: v for k, v in feature_spec.items() if isinstance(v, tf.io.FixedLenFeature)}
   ds = tf.data.TFRecordDataset(files, compression_type="GZIP")
   if limit:
     ds = ds.take(limit)
   ds = ds.batch(512).map(lambda s: tf.io.parse_example(s, spec))
-  xs, ys = [], []
+  columns: dict[str, list[np.ndarray]] = {k: [] for k in spec}
   for batch in ds.as_numpy_iterator():
-    xs.append(batch[image_key])
-    ys.append(batch[label_key])
-  return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
+    for k, v in batch.items():
+      columns[k].append(v)
+  return {k: np.concatenate(v) for k, v in columns.items() if v}
+
+
+def _as_list(x) -> list[np.ndarray]:
+  return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _unlist(outputs: list[np.ndarray]):
+  return outputs[0] if len(outputs) == 1 else outputs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,12 +72,13 @@ def load_transformed_examples(file_pattern: str, image_key: str, label_key: str,
 
 
 def to_tflite(model: keras.Model, variant: str,
-              representative: np.ndarray | None = None) -> bytes:
+              representative: Sequence[np.ndarray] | np.ndarray | None = None) -> bytes:
   """Converts a Keras model to TFLite.
 
   Args:
     variant: float32, float16 (fp16 weights), dynamic_range (int8 weights, float activations) or
-      int8 (full integer: int8 weights, activations, input and output; needs `representative`).
+      int8 (full integer: int8 weights, activations, inputs and outputs; needs `representative`).
+    representative: one array [N, ...] per model input (or one array for a single input).
   """
   if variant not in TFLITE_VARIANTS:
     raise ValueError(f"unknown TFLite variant {variant!r}; use one of {TFLITE_VARIANTS}")
@@ -108,12 +88,13 @@ def to_tflite(model: keras.Model, variant: str,
   if variant == "float16":
     converter.target_spec.supported_types = [tf.float16]
   elif variant == "int8":
-    if representative is None or not len(representative):
-      raise ValueError("int8 quantization needs representative images")
+    inputs = _as_list(representative) if representative is not None else []
+    if not inputs or not len(inputs[0]):
+      raise ValueError("int8 quantization needs representative inputs")
 
     def gen() -> Iterator[list[np.ndarray]]:
-      for image in representative:
-        yield [image[np.newaxis].astype(np.float32)]
+      for i in range(len(inputs[0])):
+        yield [x[i:i + 1].astype(np.float32) for x in inputs]
 
     converter.representative_dataset = gen
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -129,25 +110,25 @@ def _interpreter(model: bytes | str):
   return Interpreter(model_path=model)
 
 
-def tflite_predict(model: bytes | str, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-  """Runs a .tflite model (path or bytes) on float images in [0, 1]; quantizes I/O as needed."""
-  interpreter = _interpreter(model)
-  inp = interpreter.get_input_details()[0]
-  out_index = interpreter.get_output_details()[0]["index"]
-  outputs = []
-  current = None
-  for start in range(0, len(images), batch_size):
-    batch = images[start:start + batch_size]
-    if current != len(batch):
-      interpreter.resize_tensor_input(inp["index"], [len(batch), *images.shape[1:]])
-      interpreter.allocate_tensors()
-      current = len(batch)
-    inp_d = interpreter.get_input_details()[0]
-    out_d = interpreter.get_output_details()[0]
-    interpreter.set_tensor(inp_d["index"], quantize(batch, inp_d))
-    interpreter.invoke()
-    outputs.append(dequantize(interpreter.get_tensor(out_index), out_d))
-  return np.concatenate(outputs)
+def tflite_predict(model: bytes | str, inputs: Sequence[np.ndarray] | np.ndarray,
+                   batch_size: int = 256, input_names: Sequence[str] | None = None,
+                   output_names: Sequence[str] | None = None):
+  """Runs a .tflite model (path or bytes) through its signature on float inputs (one array per
+  input, in `input_names` order: the Keras model's `input_names`); quantizes inputs and
+  dequantizes outputs as needed. Returns one array per output in `output_names` order (the
+  array itself for a single output)."""
+  inputs = _as_list(inputs)
+  runner = _interpreter(model).get_signature_runner()
+  in_details, out_details = runner.get_input_details(), runner.get_output_details()
+  input_names = list(input_names or in_details)
+  output_names = list(output_names or out_details)
+  outputs: list[list[np.ndarray]] = []
+  for start in range(0, len(inputs[0]), batch_size):
+    feed = {name: quantize(x[start:start + batch_size], in_details[name])
+            for name, x in zip(input_names, inputs)}
+    result = runner(**feed)
+    outputs.append([dequantize(result[name], out_details[name]) for name in output_names])
+  return _unlist([np.concatenate(parts) for parts in zip(*outputs)])
 
 
 def quantize(x: np.ndarray, detail: dict) -> np.ndarray:
@@ -171,116 +152,104 @@ def dequantize(q: np.ndarray, detail: dict) -> np.ndarray:
 
 def to_onnx(model: keras.Model, path: str, opset: int = 15) -> None:
   import tf2onnx  # pylint: disable=g-import-not-at-top
-  spec = [tf.TensorSpec([None, *model.input_shape[1:]], tf.float32, name="image")]
+  spec = [tf.TensorSpec([None, *x.shape[1:]], x.dtype, name=x.name.split(":")[0])
+          for x in model.inputs]
   tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset, output_path=path)
 
 
-def onnx_predict(path: str, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def onnx_predict(path: str, inputs: Sequence[np.ndarray] | np.ndarray, batch_size: int = 256):
+  """Runs an ONNX model on one array per input; one array per output (the array for one)."""
   import onnxruntime as ort  # pylint: disable=g-import-not-at-top
+  inputs = _as_list(inputs)
   session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-  name = session.get_inputs()[0].name
-  return np.concatenate([session.run(None, {name: images[i:i + batch_size]})[0]
-                         for i in range(0, len(images), batch_size)])
+  names = [i.name for i in session.get_inputs()]
+  parts = [session.run(None, {name: x[i:i + batch_size] for name, x in zip(names, inputs)})
+           for i in range(0, len(inputs[0]), batch_size)]
+  return _unlist([np.concatenate(p) for p in zip(*parts)])
 
 
 # ---------------------------------------------------------------------------------------------
 # The whole export
 
 
-def _score(probs: np.ndarray, labels: np.ndarray, reference_top1: np.ndarray,
-           reference_probs: np.ndarray) -> dict[str, float]:
-  top1 = probs.argmax(axis=1)
-  return {"accuracy": float((top1 == labels).mean()),
-          "top1_agreement_with_keras": float((top1 == reference_top1).mean()),
-          "max_abs_prob_diff_vs_keras": float(np.abs(probs - reference_probs).max())}
+def _write_marker(out_dir: str, name: str, text: str) -> None:
+  with open(os.path.join(out_dir, name), "w") as f:
+    f.write(text + "\n")
 
 
-def _neighbours(embeddings: np.ndarray, k: int) -> np.ndarray:
-  """Leave-one-out k nearest rows of every row (Euclidean)."""
-  from pipelines.vision import metrics  # pylint: disable=g-import-not-at-top
-  ids, _ = metrics.exact_knn(embeddings, embeddings, k + 1, "euclidean")
-  return np.array([[j for j in row if j != i][:k] for i, row in enumerate(ids)])
-
-
-def _score_embeddings(emb: np.ndarray, labels: np.ndarray, reference_neighbours: np.ndarray,
-                      reference: np.ndarray, k: int) -> dict[str, float]:
-  """Retrieval quality of an exported embedding model on the eval split (leave-one-out)."""
-  from pipelines.vision import metrics  # pylint: disable=g-import-not-at-top
-  nn = _neighbours(emb, k)
-  cos = (emb * reference).sum(1) / np.maximum(
-      np.linalg.norm(emb, axis=1) * np.linalg.norm(reference, axis=1), 1e-12)
-  return {f"precision_at_{k}": float(metrics.precision_at_k(labels[nn] == labels[:, None]).mean()),
-          f"recall_at_{k}_vs_keras": metrics.recall_at_k(nn, reference_neighbours),
-          "mean_cosine_vs_keras": float(cos.mean()),
-          "max_abs_diff_vs_keras": float(np.abs(emb - reference).max())}
-
-
-def export_edge(keras_dir: str, images: np.ndarray, labels: np.ndarray, out_dir: str,
+def export_edge(keras_dir: str, features: Mapping[str, np.ndarray], out_dir: str,
+                contract: EdgeContract, params: Mapping[str, Any] | None = None,
                 int8_max_quality_drop: float = 0.01, representative_examples: int = 200,
-                onnx_opset: int = 15, kind: str = "classifier", k: int = 10,
-                log: Callable[[str], None] = print) -> dict:
-  """Exports every edge format to `out_dir`, measures each on (images, labels), decides blessing.
+                onnx_opset: int = 15, log: Callable[[str], None] = print) -> dict:
+  """Exports every edge format to `out_dir`, scores each on the eval split, decides blessing.
 
   Args:
-    keras_dir: a Keras bundle folder (see `write_keras_bundle`).
-    images, labels: eval split, preprocessed exactly as in training (float32 in [0, 1]).
-    kind: "classifier" (quality: accuracy) or "embedding" (quality: leave-one-out precision@k on
-      the eval split; also recall@k of each model's neighbours against the Keras model's: the
-      retrieval cost of quantization).
+    keras_dir: a Keras bundle folder (`components.common.keras_bundle`).
+    features: transformed eval features (at least the contract's inputs and labels).
+    contract: the task's edge contract; `params` go to its quality function.
   Returns:
     The metrics written to `out_dir/metrics.json`.
   """
-  if kind not in ("classifier", "embedding"):
-    raise ValueError(f"unknown model kind {kind!r}")
+  params = dict(params or {})
   os.makedirs(out_dir, exist_ok=True)
-  for name in (LABELS_FILE, PREPROCESSING_FILE, *EXTRA_FILES):
+  if contract.quality is None:
+    result = {"exportable": False, "reason": contract.not_exportable, "edge_blessed": False,
+              "models": {}, "not_blessed_reasons": [contract.not_exportable]}
+    with open(os.path.join(out_dir, METRICS_FILE), "w") as f:
+      json.dump(result, f, indent=1, sort_keys=True)
+    _write_marker(out_dir, NOT_EXPORTABLE_FILE, contract.not_exportable)
+    return result
+  for name in (keras_bundle.LABELS_FILE, keras_bundle.PREPROCESSING_FILE, *contract.extra_files):
     if os.path.exists(os.path.join(keras_dir, name)):
       shutil.copy(os.path.join(keras_dir, name), os.path.join(out_dir, name))
-  model = keras.models.load_model(os.path.join(keras_dir, KERAS_FILE), compile=False)
-  reference = model.predict(images, batch_size=256, verbose=0)
-  if kind == "classifier":
-    quality = "accuracy"
-    ref_top1 = reference.argmax(axis=1)
-    keras_metrics = {"accuracy": float((ref_top1 == labels).mean())}
-    score = lambda out: _score(out, labels, ref_top1, reference)  # noqa: E731
-  else:
-    k = max(1, min(k, len(images) - 1))
-    quality = f"precision_at_{k}"
-    ref_nn = _neighbours(reference, k)
-    keras_metrics = _score_embeddings(reference, labels, ref_nn, reference, k)
-    score = lambda out: _score_embeddings(out, labels, ref_nn, reference, k)  # noqa: E731
+  missing = [k for k in contract.inputs if k not in features]
+  if missing:
+    raise ValueError(f"the transformed eval examples lack the model inputs {missing}; they have "
+                     f"{sorted(features)}")
+  inputs = [features[k].astype(np.float32) for k in contract.inputs]
+  model = keras.models.load_model(os.path.join(keras_dir, keras_bundle.KERAS_FILE), compile=False)
+  reference = model.predict(_unlist(inputs), batch_size=256, verbose=0)
+  quality = contract.metric(contract.quality_metric, params)
+  agreement = contract.metric(contract.agreement_metric, params)
+
+  def score(outputs) -> dict:
+    return contract.quality(outputs, features, reference, **params)
+
+  keras_metrics = score(reference)
   rng = np.random.default_rng(0)
-  rep = images[rng.permutation(len(images))[:representative_examples]]
-  result: dict = {"num_eval_examples": int(len(images)), "kind": kind, "quality_metric": quality,
+  pick = rng.permutation(len(inputs[0]))[:representative_examples]
+  result: dict = {"exportable": True, "num_eval_examples": int(len(inputs[0])),
+                  "quality_metric": quality, "agreement_metric": agreement,
                   "keras": keras_metrics, "models": {}}
   for variant in TFLITE_VARIANTS:
-    content = to_tflite(model, variant, rep if variant == "int8" else None)
+    content = to_tflite(model, variant, [x[pick] for x in inputs] if variant == "int8" else None)
     path = os.path.join(out_dir, tflite_file(variant))
     with open(path, "wb") as f:
       f.write(content)
-    metrics = score(tflite_predict(content, images))
+    metrics = score(tflite_predict(content, inputs, input_names=model.input_names,
+                                   output_names=model.output_names))
     result["models"][f"tflite_{variant}"] = {"file": os.path.basename(path),
                                              "bytes": len(content), **metrics}
     log(f"  tflite {variant}: {len(content) / 1024:.1f} KiB, {quality} {metrics[quality]:.4f}")
   onnx_path = os.path.join(out_dir, ONNX_FILE)
   to_onnx(model, onnx_path, onnx_opset)
-  metrics = score(onnx_predict(onnx_path, images))
+  metrics = score(onnx_predict(onnx_path, inputs))
   result["models"]["onnx"] = {"file": ONNX_FILE, "bytes": os.path.getsize(onnx_path), **metrics}
   log(f"  onnx: {quality} {metrics[quality]:.4f}")
   float_q = result["models"]["tflite_float32"][quality]
   int8_q = result["models"]["tflite_int8"][quality]
-  within = int8_q >= float_q - int8_max_quality_drop
-  result["int8_quality_drop"] = float_q - int8_q
+  # How much worse int8 is than float, in the metric's own direction.
+  drop = (float_q - int8_q) if contract.higher_is_better else (int8_q - float_q)
+  within = drop <= int8_max_quality_drop
+  result["int8_quality_drop"] = drop
   result["int8_max_quality_drop"] = int8_max_quality_drop
   result["edge_blessed"] = bool(within)
   reasons = []
   if not within:
-    reasons.append(f"int8 {quality} {int8_q:.4f} is more than {int8_max_quality_drop} below "
-                   f"float {float_q:.4f}")
+    reasons.append(f"int8 {quality} {int8_q:.4f} is {drop:.4f} worse than float {float_q:.4f} "
+                   f"(at most {int8_max_quality_drop} allowed)")
   result["not_blessed_reasons"] = reasons
   with open(os.path.join(out_dir, METRICS_FILE), "w") as f:
     json.dump(result, f, indent=1, sort_keys=True)
-  marker = BLESSED_FILE if result["edge_blessed"] else NOT_BLESSED_FILE
-  with open(os.path.join(out_dir, marker), "w") as f:
-    f.write("\n".join(reasons) + "\n")
+  _write_marker(out_dir, BLESSED_FILE if within else NOT_BLESSED_FILE, "\n".join(reasons))
   return result

@@ -1,24 +1,24 @@
 """RetrievalEvaluator and VerificationEvaluator: the blessing gates of embedding models.
 
-Both write a `ModelEvaluation` (`{uri}/evaluation.json` + figures, see `outcome.py`) and a
-standard `ModelBlessing` (`BLESSED` / `NOT_BLESSED` file, custom property `blessed`), which TFX's
-Pusher checks. Lower bounds arrive as a JSON object {metric name: bound}.
+Both write a `ModelEvaluation` (`{uri}/evaluation.json` + figures: the evaluation outcome of
+`components/common/outcome.py`) and a standard `ModelBlessing` (`BLESSED` / `NOT_BLESSED` file,
+custom property `blessed`), which TFX's Pusher checks. Lower bounds arrive as a typed parameter
+{metric name: bound}.
 """
 
-import json
 import os
-from typing import Callable
+from typing import Callable, Dict
 
 from absl import logging
 from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
-from components import artifact_io
-from components.embedding_eval import outcome
+from components.common import artifact_io
+from components.common import outcome
 from components.embedding_eval import retrieval
 from components.embedding_eval import verification
-from components.edge_export import export
+from components.common import keras_bundle
 from components.image_ingest import ingest
 
 
@@ -43,7 +43,7 @@ def RetrievalEvaluator(
     evaluation: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelEvaluation],
     blessing: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelBlessing],
     k: tfx.dsl.components.Parameter[int] = 10,
-    lower_bounds: tfx.dsl.components.Parameter[str] = "{}",
+    lower_bounds: tfx.dsl.components.Parameter[Dict[str, float]] = None,
     max_queries: tfx.dsl.components.Parameter[int] = -1,
     code_version: tfx.dsl.components.Parameter[str] = "",
 ) -> None:
@@ -51,8 +51,8 @@ def RetrievalEvaluator(
   del code_version  # keys TFX's cache to the code that runs here
   rows = ingest.read_examples(examples.uri, "eval", max_queries)
   _gate(lambda out: retrieval.evaluate(
-      path_utils.serving_model_path(model.uri), os.path.join(model.uri, export.KERAS_DIR), rows,
-      out, k=k, lower_bounds=json.loads(lower_bounds)), evaluation, blessing)
+      path_utils.serving_model_path(model.uri), os.path.join(model.uri, keras_bundle.KERAS_DIR), rows,
+      out, k=k, lower_bounds=lower_bounds or {}), evaluation, blessing)
 
 
 @tfx.dsl.components.component
@@ -64,13 +64,13 @@ def VerificationEvaluator(
     far: tfx.dsl.components.Parameter[float] = 1e-3,
     max_positive_pairs: tfx.dsl.components.Parameter[int] = 3000,
     max_negative_pairs: tfx.dsl.components.Parameter[int] = 30000,
-    lower_bounds: tfx.dsl.components.Parameter[str] = "{}",
+    lower_bounds: tfx.dsl.components.Parameter[Dict[str, float]] = None,
     code_version: tfx.dsl.components.Parameter[str] = "",
 ) -> None:
   """Blesses a verification model only if every configured metric meets its lower bound."""
   del code_version
   rows = ingest.read_examples(examples.uri, "eval")
   _gate(lambda out: verification.evaluate(
-      path_utils.serving_model_path(model.uri), os.path.join(model.uri, export.KERAS_DIR), rows,
+      path_utils.serving_model_path(model.uri), os.path.join(model.uri, keras_bundle.KERAS_DIR), rows,
       out, far=far, max_positive=max_positive_pairs, max_negative=max_negative_pairs,
-      lower_bounds=json.loads(lower_bounds)), evaluation, blessing)
+      lower_bounds=lower_bounds or {}), evaluation, blessing)

@@ -15,13 +15,13 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from components import artifact_io
+from components.common import artifact_io
 from components.embedding_eval import figures
-from components.embedding_eval import outcome
+from components.common import outcome
 from components.embedding_index import bundle
 from components.embedding_index import embed
 from components.embedding_index import index as index_lib
-from pipelines.vision import metrics
+from components.common import metrics
 
 AUTOENCODER_FILE = "autoencoder.keras"
 AUTOENCODER_INFO = "autoencoder.json"
@@ -72,10 +72,10 @@ def evaluate(serving_dir: str, keras_dir: str, rows: list[tuple[bytes, dict]], o
     result_metrics.update(_reconstruction(model, keras_dir, serialized, out_dir, figs, seed))
   lower_bounds = dict(lower_bounds or {})
   thresholds, failures = outcome.gate(result_metrics, lower_bounds)
-  return {"kind": "retrieval", "k": k, "metrics": result_metrics,
-          "per_class": scores["per_class"], "thresholds": thresholds,
-          "blessed": not failures, "failures": failures, "figures": figs,
-          "index": index.meta}
+  result = outcome.new("Retrieval", result_metrics, thresholds, failures,
+                       slices={f"label={c}": m for c, m in scores["per_class"].items()},
+                       figures=figs)
+  return {**result, "k": k, "index": index.meta}
 
 
 def _one_query_per_class(labels: np.ndarray, count: int) -> list[int]:

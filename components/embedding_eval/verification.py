@@ -15,10 +15,10 @@ import numpy as np
 import tensorflow as tf
 
 from components.embedding_eval import figures
-from components.embedding_eval import outcome
+from components.common import outcome
 from components.embedding_index import embed
-from pipelines.vision import metrics
-from pipelines.vision import sampling
+from components.common import metrics
+from components.common import sampling
 
 VERIFICATION_FILE = "verification.json"
 
@@ -67,5 +67,4 @@ def evaluate(serving_dir: str, keras_dir: str, rows: list[tuple[bytes, dict]], o
     figs.append({"file": "pairs.png", "title": "Held-out pairs",
                  "caption": f"Mistakes at the exported threshold {threshold:.3f} first (red), "
                             "then correct decisions (green)."})
-  return {"kind": "verification", "metrics": flat, "per_class": {}, "thresholds": thresholds,
-          "blessed": not failures, "failures": failures, "figures": figs}
+  return outcome.new("Verification", flat, thresholds, failures, figures=figs)

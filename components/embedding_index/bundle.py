@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from components import artifact_io
+from components.common import artifact_io
 from components.embedding_index import embed
 from components.embedding_index import index as index_lib
 

@@ -12,7 +12,7 @@ from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
-from components.edge_export import export
+from components.common import keras_bundle
 from components.embedding_index import bundle
 from components.image_ingest import ingest
 
@@ -35,9 +35,9 @@ def IndexBuilder(
   del code_version  # keys TFX's cache to the code that runs here
   rows = ingest.read_examples(examples.uri, corpus_split)
   meta = bundle.build_bundle(
-      path_utils.serving_model_path(model.uri), os.path.join(model.uri, export.KERAS_DIR), rows,
+      path_utils.serving_model_path(model.uri), os.path.join(model.uri, keras_bundle.KERAS_DIR), rows,
       path_utils.serving_model_dir(indexed_model.uri),
-      os.path.join(indexed_model.uri, export.KERAS_DIR),
+      os.path.join(indexed_model.uri, keras_bundle.KERAS_DIR),
       metric=metric, n_trees=n_trees, search_k=search_k)
   logging.info("indexed %d %s images (%s, %d trees, %d bytes) in %.1fs", meta["items"],
                corpus_split, metric, n_trees, meta["index_bytes"], meta["build_seconds"])

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pipelines.vision import metrics
+from components.common import metrics
 
 INDEX_FILE = "index.ann"
 IDS_FILE = "ids.jsonl"

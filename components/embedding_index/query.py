@@ -10,7 +10,7 @@ import html
 
 import tensorflow as tf
 
-from components import artifact_io
+from components.common import artifact_io
 from components.embedding_eval import figures
 from components.embedding_index import bundle
 from components.embedding_index import embed

@@ -9,7 +9,7 @@ TFRecords of tf.Example with image, height, width, channels, label, source), plu
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Dict, List
 
 from tfx import types
 from tfx.components.example_gen import utils as example_gen_utils
@@ -30,21 +30,28 @@ from components.image_ingest import ingest
 class ImageIngestSpec(ComponentSpec):
   PARAMETERS = {
       "source": ExecutionParameter(type=str),
-      "labels": ExecutionParameter(type=str),  # JSON list of allowed class names
+      "labels": ExecutionParameter(type=List[str]),  # allowed class names ([]: all)
+      # The registered reader that lists `source` (`readers.py`).
+      "reader": ExecutionParameter(type=str),
       "train_percent": ExecutionParameter(type=int),
       "max_file_bytes": ExecutionParameter(type=int),
       "max_pixels": ExecutionParameter(type=int),
-      # JSON of faces.AlignConfig fields; "" (default): no face detection.
-      "face_align": ExecutionParameter(type=str),
+      # faces.AlignConfig fields; absent: no face detection.
+      "face_align": ExecutionParameter(type=Dict[str, float], optional=True),
       # "file" (hash of the path) or "label" (hash of the class: whole classes held out).
       "split_by": ExecutionParameter(type=str),
       # Fingerprint of the files behind `source`: changed data invalidates TFX's cache.
       "input_fingerprint": ExecutionParameter(type=str),
-      # Source hash of cvpipe: changed ingest code invalidates the cache too.
+      # Hash of the ingest code (`components.common.fingerprint`): changed code re-runs it.
       "code_version": ExecutionParameter(type=str),
   }
   INPUTS: dict[str, ChannelParameter] = {}
   OUTPUTS = {"examples": ChannelParameter(type=standard_artifacts.Examples)}
+
+
+def _json(value):
+  """Typed (list/dict) execution properties reach executors as JSON text."""
+  return json.loads(value) if isinstance(value, str) and value else value
 
 
 class ImageIngestExecutor(base_beam_executor.BaseBeamExecutor):
@@ -58,12 +65,13 @@ class ImageIngestExecutor(base_beam_executor.BaseBeamExecutor):
                                         exec_properties["input_fingerprint"])
     summary = ingest.run_ingest(
         self._make_beam_pipeline(), exec_properties["source"], examples.uri,
-        labels=json.loads(exec_properties["labels"] or "[]"),
+        labels=_json(exec_properties["labels"]) or [],
         train_percent=exec_properties["train_percent"],
         max_file_bytes=exec_properties["max_file_bytes"],
         max_pixels=exec_properties["max_pixels"],
-        face_align=json.loads(exec_properties.get("face_align") or "null"),
-        split_by=exec_properties.get("split_by") or "file")
+        face_align=_json(exec_properties.get("face_align")),
+        split_by=exec_properties.get("split_by") or "file",
+        reader=exec_properties.get("reader") or "")
     examples.set_int_custom_property("num_train", summary["examples"]["train"])
     examples.set_int_custom_property("num_eval", summary["examples"]["eval"])
     examples.set_int_custom_property("num_quarantined", summary["quarantined"])
@@ -75,14 +83,13 @@ class ImageIngest(base_beam_component.BaseBeamComponent):
   SPEC_CLASS = ImageIngestSpec
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(ImageIngestExecutor)
 
-  def __init__(self, source: str, labels: tuple[str, ...] = (), train_percent: int = 80,
-               max_file_bytes: int = 20 << 20, max_pixels: int = 40_000_000,
-               face_align: dict | None = None, split_by: str = "file",
-               input_fingerprint: str = "",
-               code_version: str = ""):
+  def __init__(self, source: str, reader: str, labels: tuple[str, ...] = (),
+               train_percent: int = 80, max_file_bytes: int = 20 << 20,
+               max_pixels: int = 40_000_000, face_align: dict | None = None,
+               split_by: str = "file", input_fingerprint: str = "", code_version: str = ""):
     super().__init__(ImageIngestSpec(
-        source=source, labels=json.dumps(list(labels)), train_percent=train_percent,
+        source=source, reader=reader, labels=list(labels), train_percent=train_percent,
         max_file_bytes=max_file_bytes, max_pixels=max_pixels,
-        face_align=json.dumps(face_align) if face_align else "", split_by=split_by,
-        input_fingerprint=input_fingerprint, code_version=code_version,
+        face_align={k: float(v) for k, v in face_align.items()} if face_align else None,
+        split_by=split_by, input_fingerprint=input_fingerprint, code_version=code_version,
         examples=types.Channel(type=standard_artifacts.Examples)))

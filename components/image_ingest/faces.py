@@ -25,6 +25,10 @@ class AlignConfig:
   margin: float = 0.2
   crop_size: int = 112
 
+  def __post_init__(self):
+    # Typed pipeline parameters carry every field as a float.
+    object.__setattr__(self, "crop_size", int(self.crop_size))
+
 
 class FaceAligner:
   """Detects and aligns the main face of an image; the detector loads on first use."""

@@ -9,14 +9,11 @@ its reason: nothing is dropped silently.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
-import io
 import json
 import logging
 import os
-import posixpath
 import struct
 from typing import Iterable, Iterator, Sequence
 
@@ -54,11 +51,7 @@ class ImageInfo:
 
 
 # ---------------------------------------------------------------------------------------------
-# Listing
-
-
-def is_manifest(source: str) -> bool:
-  return source.lower().endswith(".csv")
+# Listing (the readers are in `readers.py`, registered by name)
 
 
 def hash_split(key: str, train_percent: int) -> str:
@@ -67,123 +60,20 @@ def hash_split(key: str, train_percent: int) -> str:
   return "train" if bucket < train_percent else "eval"
 
 
-def _join(root: str, rel: str) -> str:
-  if "://" in rel or rel.startswith("/"):
-    return rel
-  if "://" in root:
-    return posixpath.join(root, rel)
-  return os.path.normpath(os.path.join(root, rel))
-
-
-def _rel(root: str, path: str) -> str:
-  root = root.rstrip("/") + "/"
-  return path[len(root):] if path.startswith(root) else path
-
-
-def list_folder(root: str, labels: Sequence[str], train_percent: int,
-                split_by: str = "file") -> list[ImageSource]:
-  """Lists `root/<label>/<file>`; the split is a hash of `<label>/<file>`.
-
-  Raises:
-    IngestError: if root has no class folders, a folder is not in the configured `labels`, or a
-      class folder holds sub-folders with files (they would otherwise be skipped silently).
-  """
-  root = root.rstrip("/")
-  if "://" not in root and not os.path.isdir(root):
-    raise IngestError(f"{root}: data folder does not exist")
-  nested = FileSystems.match([f"{root}/*/*/**"], limits=[1])[0].metadata_list
-  if nested:
-    raise IngestError(
-        f"{nested[0].path}: files in nested folders are not read; put images directly in "
-        f"{root}/<class>/ or list them in a CSV manifest")
-  results = FileSystems.match([f"{root}/*/*"])[0].metadata_list
-  sources = []
-  for meta in sorted(results, key=lambda m: m.path):
-    label = _rel(root, meta.path).split("/")[0]
-    if labels and label not in labels:
-      raise IngestError(
-          f"{root}/{label}: class folder '{label}' is not one of the configured labels "
-          f"{list(labels)}")
-    key = label if split_by == "label" else _rel(root, meta.path)
-    sources.append(ImageSource(meta.path, label, hash_split(key, train_percent)))
-  if not sources:
-    raise IngestError(f"{root}: no images found; expected one sub-folder per class")
-  _check_labels_present(root, sources, labels)
-  return sources
-
-
-def list_manifest(manifest: str, labels: Sequence[str], train_percent: int,
-                  split_by: str = "file") -> list[ImageSource]:
-  """Reads `path,label[,split]` rows (a `path,label,...` header is allowed).
-
-  Relative paths are resolved against the manifest's folder. Rows without a split are hashed.
-
-  Raises:
-    IngestError: naming the manifest and line for a malformed row, an empty or unknown label
-      (when `labels` is configured), or an unknown split.
-  """
-  try:
-    with FileSystems.open(manifest) as f:
-      text = f.read().decode("utf-8-sig")
-  except (OSError, IOError) as e:  # Beam raises BeamIOError (an IOError) for missing files.
-    raise IngestError(f"{manifest}: cannot read manifest: {e}") from None
-  except UnicodeDecodeError:
-    raise IngestError(f"{manifest}: manifest is not UTF-8 text") from None
-  root = manifest.rsplit("/", 1)[0] if "/" in manifest else "."
-  sources = []
-  for lineno, row in enumerate(csv.reader(io.StringIO(text)), start=1):
-    if not row or all(not c.strip() for c in row):
-      continue
-    row = [c.strip() for c in row]
-    if lineno == 1 and row[0].lower() == "path":
-      continue
-    if len(row) not in (2, 3):
-      raise IngestError(
-          f"{manifest} line {lineno}: expected 'path,label[,split]', got {len(row)} fields")
-    path, label = row[0], row[1]
-    if not path:
-      raise IngestError(f"{manifest} line {lineno}: empty path")
-    if not label:
-      raise IngestError(f"{manifest} line {lineno}: empty label for {path}")
-    if labels and label not in labels:
-      raise IngestError(
-          f"{manifest} line {lineno}: unknown label '{label}' for {path}; "
-          f"configured labels are {list(labels)}")
-    if len(row) == 3 and row[2]:
-      split = row[2].lower()
-      if split not in SPLITS:
-        raise IngestError(
-            f"{manifest} line {lineno}: unknown split '{row[2]}'; use one of {list(SPLITS)}")
-    else:
-      split = hash_split(label if split_by == "label" else path, train_percent)
-    sources.append(ImageSource(_join(root, path), label, split))
-  if not sources:
-    raise IngestError(f"{manifest}: manifest lists no images")
-  _check_labels_present(manifest, sources, labels)
-  return sources
-
-
-def _check_labels_present(where: str, sources: Sequence[ImageSource],
-                          labels: Sequence[str]) -> None:
-  missing = sorted(set(labels) - {s.label for s in sources})
-  if missing:
-    raise IngestError(f"{where}: configured labels {missing} have no images")
-
-
 def list_sources(source: str, labels: Sequence[str], train_percent: int,
-                 split_by: str = "file") -> list[ImageSource]:
-  """Lists a folder tree or a CSV manifest and checks that no split is empty.
+                 split_by: str = "file", reader: str = "") -> list[ImageSource]:
+  """Lists `source` with the named reader (default: the first registered one that accepts the
+  source) and checks that no split is empty.
 
   Args:
     split_by: "file" (a hash of each path picks its split) or "label" (a hash of the class:
       whole classes/identities are held out, for open-set verification).
   """
+  from components.image_ingest import readers  # pylint: disable=g-import-not-at-top
   if split_by not in ("file", "label"):
     raise IngestError(f"unknown split_by {split_by!r}; use 'file' or 'label'")
-  if is_manifest(source):
-    sources = list_manifest(source, labels, train_percent, split_by)
-  else:
-    sources = list_folder(source, labels, train_percent, split_by)
+  sources = readers.get(reader or readers.detect(source)).list(
+      source, tuple(labels), train_percent, split_by)
   check_splits(source, {s: sum(1 for x in sources if x.split == s) for s in SPLITS},
                "listed images")
   return sources
@@ -198,24 +88,16 @@ def check_splits(source: str, counts: dict[str, int], what: str) -> None:
         f"split column")
 
 
-def input_fingerprint(source: str) -> str:
+def input_fingerprint(source: str, reader: str = "") -> str:
   """A fingerprint of the data source (paths, sizes, modification times) for TFX's cache.
 
   The ingest component takes it as a parameter, so a changed data folder re-runs the pipeline
   while an unchanged one is served from the cache.
   """
+  from components.image_ingest import readers  # pylint: disable=g-import-not-at-top
   h = hashlib.sha256()
-  if is_manifest(source):
-    with FileSystems.open(source) as f:
-      h.update(f.read())
-    paths = [s.path for s in list_manifest(source, (), 50)]
-    metas = []
-    for i in range(0, len(paths), 1000):
-      for result in FileSystems.match(paths[i:i + 1000]):
-        metas.extend(result.metadata_list)
-  else:
-    metas = FileSystems.match([f"{source.rstrip('/')}/*/*"])[0].metadata_list
-  for m in sorted(metas, key=lambda m: m.path):
+  for m in sorted(readers.get(reader or readers.detect(source)).files(source),
+                  key=lambda m: m.path):
     h.update(f"{m.path}\0{m.size_in_bytes}\0{m.last_updated_in_seconds}\n".encode())
   return h.hexdigest()
 
@@ -437,7 +319,7 @@ def read_quarantine(out_dir: str) -> list[dict]:
 def run_ingest(pipeline: beam.Pipeline, source: str, out_dir: str, labels: Iterable[str] = (),
                train_percent: int = 80, max_file_bytes: int = 20 << 20,
                max_pixels: int = 40_000_000, face_align: dict | None = None,
-               split_by: str = "file") -> dict:
+               split_by: str = "file", reader: str = "") -> dict:
   """Lists, validates and writes `source` into `out_dir/Split-{train,eval}/` (runs `pipeline`).
 
   With `face_align` (`faces.AlignConfig` fields), every image is replaced by its aligned face crop
@@ -446,7 +328,7 @@ def run_ingest(pipeline: beam.Pipeline, source: str, out_dir: str, labels: Itera
   Returns:
     The summary: examples per split, quarantine count and reasons.
   """
-  sources = list_sources(source, tuple(labels), train_percent, split_by)
+  sources = list_sources(source, tuple(labels), train_percent, split_by, reader)
   with pipeline as p:
     build_ingest(p, sources, out_dir, max_file_bytes, max_pixels, face_align)
   return summarize(out_dir, source, len(sources))

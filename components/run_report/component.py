@@ -1,21 +1,23 @@
-"""RunReport: one self-contained HTML report per run.
+"""RunReport: one self-contained HTML report per run, with the task's own sections.
 
 Output `report` (`RunReportArtifact`): `{uri}/report.html`.
 """
 
 import os
 
-import tensorflow as tf
 from tfx import v1 as tfx
 from tfx.types import artifact
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
-from components import artifact_io
+from components.common import artifact_io
+from components.common import contract
+from components.common import keras_bundle
+from components.common import outcome
 from components.edge_export import export
-from components.embedding_eval import outcome
 from components.image_ingest import ingest
 from components.run_report import report as report_lib
+from components.serving_check import check
 
 
 class RunReportArtifact(artifact.Artifact):
@@ -23,63 +25,61 @@ class RunReportArtifact(artifact.Artifact):
   TYPE_NAME = "cvpipe.RunReport"
 
 
-def _read_lines(path: str) -> list[str]:
-  if not tf.io.gfile.exists(path):
-    return []
-  with tf.io.gfile.GFile(path) as f:
-    return [line for line in f.read().splitlines() if line]
-
-
 @tfx.dsl.components.component
 def RunReport(
     examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
     model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
+    model_run: tfx.dsl.components.InputArtifact[standard_artifacts.ModelRun],
     evaluation: tfx.dsl.components.InputArtifact[standard_artifacts.ModelEvaluation],
     blessing: tfx.dsl.components.InputArtifact[standard_artifacts.ModelBlessing],
     infra_blessing: tfx.dsl.components.InputArtifact[standard_artifacts.InfraBlessing],
     edge_model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
     pushed_model: tfx.dsl.components.InputArtifact[standard_artifacts.PushedModel],
     report: tfx.dsl.components.OutputArtifact[RunReportArtifact],
+    task: tfx.dsl.components.Parameter[str],
     title: tfx.dsl.components.Parameter[str] = "cvpipe run",
+    pipeline_name: tfx.dsl.components.Parameter[str] = "",
+    metadata_path: tfx.dsl.components.Parameter[str] = "",
     code_version: tfx.dsl.components.Parameter[str] = "",
 ) -> None:
-  """Writes metrics, confusion matrix, sample predictions, quarantine and artifact paths.
-
-  `code_version` only keys TFX's cache to the code that runs here.
-  """
+  """Writes the verdict, gate, metrics, figures, the task's sections, training curves, edge
+  models, data and quarantine, time per component (local runs, from `metadata_path`) and
+  artifact paths. `task` is the registered task's dotted path; `code_version` only keys TFX's
+  cache to the code that runs here."""
   del code_version
-  class_names = _read_lines(os.path.join(model.uri, export.KERAS_DIR, export.LABELS_FILE))
+  the_task = contract.load_task(task)
+  class_names = keras_bundle.read_labels(keras_bundle.keras_dir(model.uri))
   pushed = bool(pushed_model.get_int_custom_property("pushed"))
   pushed_to = pushed_model.get_string_custom_property("pushed_destination") if pushed else None
-  embedding_result = outcome.read(evaluation.uri)
+  result = outcome.read(evaluation.uri) or outcome.new("Evaluation", {}, {}, [])
   figures = []
-  if embedding_result is None:  # a classifier evaluated by TFMA
-    evaluation_data = report_lib.read_evaluation(evaluation.uri)
-    samples = report_lib.predict_samples(
-        path_utils.serving_model_path(model.uri),
-        [e for _, e in ingest.read_examples(examples.uri, "eval", limit=512)])
-  else:
-    evaluation_data, samples = embedding_result, ()
-    for fig in embedding_result.get("figures", []):
-      with tf.io.gfile.GFile(os.path.join(evaluation.uri, fig["file"]), "rb") as f:
-        figures.append((fig, f.read()))
+  for fig in result.get("figures", []):
+    png = artifact_io.read_bytes(os.path.join(evaluation.uri, fig["file"]))
+    if png:
+      figures.append((fig, png))
+  inputs = report_lib.SectionInputs(
+      evaluation=result, class_names=class_names,
+      serving_model_dir=path_utils.serving_model_path(model.uri),
+      eval_examples=[e for _, e in ingest.read_examples(examples.uri, "eval", limit=512)])
+  sections = [s for s in (contract.load_object(path)(inputs) for path in the_task.report_sections)
+              if s is not None]
   edge_metrics = artifact_io.read_json(os.path.join(edge_model.uri, export.METRICS_FILE))
   edge_files = {f"edge: {m['file']}": os.path.join(edge_model.uri, m["file"])
-                for m in (edge_metrics or {"models": {}})["models"].values()}
+                for m in (edge_metrics or {}).get("models", {}).values()}
   html_text = report_lib.render(
-      title=title,
-      evaluation=evaluation_data,
-      figures=figures,
+      title=title, task=the_task.name, evaluation=result, figures=figures, sections=sections,
       blessed=bool(blessing.get_int_custom_property("blessed")),
       serving_check=artifact_io.read_json(os.path.join(infra_blessing.uri,
-                                                      "serving_check.json")) or {},
-      class_names=class_names,
+                                                      check.REPORT_FILE)) or {},
       ingest_summary=artifact_io.read_json(os.path.join(examples.uri, ingest.COUNTS_FILE)) or {},
       quarantine=ingest.read_quarantine(examples.uri),
       edge_metrics=edge_metrics,
-      samples=samples,
+      history=artifact_io.read_json(os.path.join(model_run.uri, keras_bundle.HISTORY_FILE)),
+      tensorboard=model_run.uri,
+      timings=report_lib.component_times(metadata_path, pipeline_name),
       artifacts={"examples": examples.uri, "trained model": model.uri,
-                 "evaluation": evaluation.uri, "edge models": edge_model.uri,
+                 "training logs": model_run.uri, "evaluation": evaluation.uri,
+                 "edge models": edge_model.uri,
                  **({"serving model": pushed_to} if pushed_to else {}), **edge_files},
       pushed_to=pushed_to)
   report_lib.write_report(report.uri, html_text)

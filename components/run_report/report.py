@@ -1,7 +1,10 @@
-"""The run report: one self-contained HTML file with metrics, confusion matrix, sample predictions,
-quarantine counts and artifact paths. Images are inline PNGs (data URIs), so the file stands alone.
+"""The run report: one self-contained HTML file rendered from Jinja2 templates (`templates/`):
+shared sections (verdict, gate, metrics, slices, figures, training curves and TensorBoard path,
+edge models, data and quarantine, time per component, artifacts) plus the sections a task lists.
+Images are inline PNGs (data URIs), so the file stands alone.
 
-TFX-free: the component passes artifact folders; this module reads TFMA's output protos directly.
+TFX-free and task-free: the component passes artifact folders and the task's section functions;
+evaluation results arrive in the one outcome format (`components.common.outcome`).
 """
 
 from __future__ import annotations
@@ -9,92 +12,35 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime
-import html
 import os
-from typing import Sequence
+from typing import Any, Sequence
 
 import cv2
+import jinja2
 import numpy as np
-import tensorflow as tf
 
 REPORT_FILE = "report.html"
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading TFMA output
+TEMPLATE = "report.html.j2"
+_TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
 
 
 @dataclasses.dataclass
-class Evaluation:
-  overall: dict[str, float]  # metric name -> value (candidate model)
-  per_slice: dict[str, dict[str, float]]  # "label=cat" -> metrics
-  baseline: dict[str, float]  # metric -> baseline value, when a baseline was compared
-  confusion: np.ndarray | None  # [actual, predicted] counts, class ids from the label vocabulary
-  validation_ok: bool | None
-  validation_failures: list[str]
+class Section:
+  """A task section of the report: a title, and any of a text, an image and a table."""
+  title: str
+  text: str = ""
+  image: str = ""  # a data URI (`png_data_uri`)
+  header: Sequence[str] = ()
+  rows: Sequence[Sequence[Any]] = ()
 
 
-def _slice_name(slice_key) -> str:
-  parts = []
-  for s in slice_key.single_slice_keys:
-    kind = s.WhichOneof("kind")
-    value = getattr(s, kind)
-    if isinstance(value, bytes):
-      value = value.decode("utf-8", "replace")
-    parts.append(f"{s.column}={value}")
-  return ", ".join(parts) or "Overall"
-
-
-def read_evaluation(evaluation_dir: str) -> Evaluation:
-  """Reads metrics, plots and validation from a TFX Evaluator output folder."""
-  from tensorflow_model_analysis.proto import metrics_for_slice_pb2  # pylint: disable=g-import-not-at-top
-  from tensorflow_model_analysis.proto import validation_result_pb2  # pylint: disable=g-import-not-at-top
-
-  def records(prefix: str):
-    for path in sorted(tf.io.gfile.glob(os.path.join(evaluation_dir, prefix + "*"))):
-      yield from tf.data.TFRecordDataset(path).as_numpy_iterator()
-
-  overall: dict[str, float] = {}
-  baseline: dict[str, float] = {}
-  per_slice: dict[str, dict[str, float]] = {}
-  for data in records("metrics"):
-    m = metrics_for_slice_pb2.MetricsForSlice.FromString(data)
-    name = _slice_name(m.slice_key)
-    for kv in m.metric_keys_and_values:
-      if kv.key.is_diff or not kv.value.HasField("double_value"):
-        continue
-      value = kv.value.double_value.value
-      if kv.key.model_name == "baseline":
-        if name == "Overall":
-          baseline[kv.key.name] = value
-        continue
-      (overall if name == "Overall" else per_slice.setdefault(name, {}))[kv.key.name] = value
-  confusion = None
-  for data in records("plots"):
-    p = metrics_for_slice_pb2.PlotsForSlice.FromString(data)
-    if _slice_name(p.slice_key) != "Overall":
-      continue
-    for kv in p.plot_keys_and_values:
-      if kv.key.model_name == "baseline":
-        continue
-      mats = kv.value.multi_class_confusion_matrix_at_thresholds.matrices
-      if mats:
-        entries = mats[0].entries
-        n = 1 + max([max(e.actual_class_id, e.predicted_class_id) for e in entries] or [0])
-        confusion = np.zeros((n, n), np.int64)
-        for e in entries:
-          if e.actual_class_id >= 0 and e.predicted_class_id >= 0:
-            confusion[e.actual_class_id, e.predicted_class_id] += int(e.num_weighted_examples)
-  validation_ok, failures = None, []
-  for data in records("validations"):
-    v = validation_result_pb2.ValidationResult.FromString(data)
-    validation_ok = v.validation_ok
-    for f in v.metric_validations_per_slice:
-      for failure in f.failures:
-        failures.append(f"{_slice_name(f.slice_key)}: {failure.metric_key.name} "
-                        f"= {failure.metric_value.double_value.value:.4f} "
-                        f"({failure.message or 'threshold not met'})")
-  return Evaluation(overall, per_slice, baseline, confusion, validation_ok, failures)
+@dataclasses.dataclass
+class SectionInputs:
+  """What a task's section function may read (`(SectionInputs) -> Section | None`)."""
+  evaluation: dict  # the outcome
+  class_names: list[str]
+  serving_model_dir: str
+  eval_examples: list[dict]  # {"image", "label", "source"} of up to 512 eval examples
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,177 +109,158 @@ def sample_grid(images: Sequence[bytes], truths: Sequence[str], preds: Sequence[
   return grid
 
 
-def predict_samples(serving_model_dir: str, examples: Sequence[dict], count: int = 24
-                    ) -> tuple[list[bytes], list[str], list[str], list[float]]:
-  """Runs the serving signature (encoded bytes in) on eval examples and picks `count` to show.
+_COLORS = [(180, 100, 30), (30, 120, 230), (60, 160, 60), (40, 40, 200), (150, 80, 150)]
 
-  Args:
-    examples: {"image": encoded bytes, "label": class name} dicts.
-  Mistakes come first, then the rest round-robin over true classes.
-  """
-  images = [e["image"] for e in examples]
-  truths = [e["label"] for e in examples]
-  if not images:
-    return [], [], [], []
-  serve = tf.saved_model.load(serving_model_dir).signatures["serving_default"]
-  preds, scores = [], []
-  for i in range(0, len(images), 128):
-    out = serve(tf.constant(images[i:i + 128]))
-    preds += [p.decode() for p in out["predicted_class"].numpy()]
-    scores += [float(s) for s in out["predicted_score"].numpy()]
-  wrong = [i for i in range(len(images)) if preds[i] != truths[i]]
-  by_class: dict[str, list[int]] = {}
-  for i in range(len(images)):
-    if preds[i] == truths[i]:
-      by_class.setdefault(truths[i], []).append(i)
-  chosen = wrong[:count // 2]
-  queues = [by_class[c] for c in sorted(by_class)]
-  while len(chosen) < count and any(queues):
-    for q in queues:
-      if q and len(chosen) < count:
-        chosen.append(q.pop(0))
-  return ([images[i] for i in chosen], [truths[i] for i in chosen], [preds[i] for i in chosen],
-          [scores[i] for i in chosen])
+
+def curves_image(history: dict[str, list[float]], width: int = 360, height: int = 220
+                 ) -> np.ndarray | None:
+  """One panel per metric: train (solid) and eval (`val_*`, dashed) values per epoch."""
+  metrics = sorted(k for k in history if not k.startswith("val_") and k != "lr"
+                   and history[k])
+  if not metrics:
+    return None
+  panels = []
+  font = cv2.FONT_HERSHEY_SIMPLEX
+  for i, name in enumerate(metrics):
+    img = np.full((height, width, 3), 255, np.uint8)
+    series = [(history[name], False), (history.get(f"val_{name}", []), True)]
+    values = [v for s, _ in series for v in s if np.isfinite(v)]
+    if not values:
+      continue
+    lo, hi = min(values), max(values)
+    hi = hi if hi > lo else lo + 1e-9
+    left, top, right, bottom = 48, 22, width - 10, height - 24
+    cv2.rectangle(img, (left, top), (right, bottom), (200, 200, 200), 1)
+    color = _COLORS[i % len(_COLORS)]
+    for values_, dashed in series:
+      if not values_:
+        continue
+      n = max(len(values_) - 1, 1)
+      pts = [(int(left + (right - left) * j / n),
+              int(bottom - (bottom - top) * (v - lo) / (hi - lo))) for j, v in enumerate(values_)]
+      for j, (a, b) in enumerate(zip(pts, pts[1:])):
+        if not dashed or j % 2 == 0:
+          cv2.line(img, a, b, color, 2, cv2.LINE_AA)
+      if len(pts) == 1:
+        cv2.circle(img, pts[0], 3, color, -1)
+    cv2.putText(img, name, (left, 15), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, f"{hi:.3g}", (2, top + 8), font, 0.35, (80, 80, 80), 1, cv2.LINE_AA)
+    cv2.putText(img, f"{lo:.3g}", (2, bottom), font, 0.35, (80, 80, 80), 1, cv2.LINE_AA)
+    cv2.putText(img, f"epochs: {len(history[name])}", (left, height - 6), font, 0.35,
+                (80, 80, 80), 1, cv2.LINE_AA)
+    panels.append(img)
+  return np.concatenate(panels, axis=1) if panels else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Time per component (local runs: the SQLite ML Metadata store)
+
+
+def component_times(metadata_path: str, pipeline_name: str) -> list[tuple[str, str, float]]:
+  """(node, state, seconds) of each node's latest execution, in the order they started."""
+  if not metadata_path or not os.path.exists(metadata_path):
+    return []
+  from ml_metadata import metadata_store  # pylint: disable=g-import-not-at-top
+  from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = metadata_path
+  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+  store = metadata_store.MetadataStore(config)
+  rows = []
+  prefix = f"{pipeline_name}."
+  for ctx in store.get_contexts_by_type("node"):
+    if not ctx.name.startswith(prefix):
+      continue
+    executions = sorted(store.get_executions_by_context(ctx.id), key=lambda e: e.id)
+    if not executions:
+      continue
+    last = executions[-1]
+    state = metadata_store_pb2.Execution.State.Name(last.last_known_state)
+    seconds = (last.last_update_time_since_epoch - last.create_time_since_epoch) / 1000
+    rows.append((last.create_time_since_epoch, ctx.name[len(prefix):], state, seconds))
+  return [(node, state, seconds) for _, node, state, seconds in sorted(rows)]
 
 
 # ---------------------------------------------------------------------------------------------
 # HTML
 
 
-def _table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
-  def cell(v):
-    if isinstance(v, float):
-      return f"{v:.4f}"
-    return html.escape(str(v))
-  head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-  body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>" for r in rows)
-  return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _cell(v: Any) -> str:
+  if isinstance(v, float):
+    return f"{v:.4f}"
+  return "" if v is None else str(v)
 
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em}
-td,th{border:1px solid #ccc;padding:.3em .7em;text-align:left}
-th{background:#f3f3f3} .ok{color:#070} .bad{color:#b00} code{background:#f6f6f6;padding:0 .2em}
-"""
+def _environment() -> jinja2.Environment:
+  env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES),
+                           autoescape=True, undefined=jinja2.StrictUndefined,
+                           trim_blocks=True, lstrip_blocks=True)
+  env.filters["cell"] = _cell
+  return env
 
 
-def _classifier_sections(evaluation: Evaluation, class_names: Sequence[str],
-                         samples: tuple) -> list[str]:
-  parts = []
-  if evaluation.validation_failures:
-    parts.append("<ul>" + "".join(f"<li class='bad'>{html.escape(f)}</li>"
-                                  for f in evaluation.validation_failures) + "</ul>")
-  rows = [(k, v, evaluation.baseline.get(k, "")) for k, v in sorted(evaluation.overall.items())]
-  parts.append("<h2>Evaluation metrics (eval split)</h2>" +
-               _table(rows, ["metric", "candidate", "baseline (latest blessed)"]))
-  if evaluation.per_slice:
-    rows = [(s, m.get("sparse_categorical_accuracy", float("nan")), int(m.get("example_count", 0)))
-            for s, m in sorted(evaluation.per_slice.items())]
-    parts.append("<h2>Per class</h2>" + _table(rows, ["true class", "recall (accuracy)",
-                                                      "examples"]))
-  if evaluation.confusion is not None:
-    parts.append("<h2>Confusion matrix</h2><p>Rows: true class; columns: predicted.</p>"
-                 f"<img alt='confusion matrix' src='"
-                 f"{png_data_uri(confusion_image(evaluation.confusion, class_names))}'>")
-  if samples and samples[0]:
-    parts.append("<h2>Sample eval predictions</h2><p>Through the serving signature "
-                 "(encoded image bytes in).</p><img alt='sample predictions' src='"
-                 f"{png_data_uri(sample_grid(*samples))}'>")
-  return parts
+def _gate_rows(thresholds: dict) -> list[tuple]:
+  rows = []
+  for name, t in sorted(thresholds.items()):
+    bounds = [f"{key.replace('_', ' ')} {t[key]:g}" for key in ("lower_bound", "upper_bound",
+                                                                 "max_drop") if key in t]
+    rows.append((name, "n/a" if t.get("value") is None else t["value"], "; ".join(bounds),
+                 "ok" if t["ok"] else "FAILED"))
+  return rows
 
 
-def _embedding_sections(result: dict, figures: Sequence[tuple[dict, bytes]]) -> list[str]:
-  """Sections for an embedding evaluator's result (`components.embedding_eval.outcome`)."""
-  parts = []
-  if result.get("failures"):
-    parts.append("<ul>" + "".join(f"<li class='bad'>{html.escape(f)}</li>"
-                                  for f in result["failures"]) + "</ul>")
-  gates = [(name, t["value"] if t["value"] is not None else "n/a", t["lower_bound"],
-            "ok" if t["ok"] else "FAILED") for name, t in sorted(result["thresholds"].items())]
-  if gates:
-    parts.append("<h2>Blessing gate</h2>" + _table(gates, ["metric", "value", "lower bound", ""]))
-  rows = [(k, v if v is not None else "n/a") for k, v in sorted(result["metrics"].items())]
-  parts.append(f"<h2>{html.escape(result['kind'].capitalize())} metrics (eval split)</h2>" +
-               _table(rows, ["metric", "value"]))
-  if result.get("per_class"):
-    keys = sorted(next(iter(result["per_class"].values())))
-    rows = [(c, *[m[k] for k in keys]) for c, m in sorted(result["per_class"].items())]
-    parts.append("<h2>Per class</h2>" + _table(rows, ["query class", *keys]))
-  for fig, png in figures:
-    parts.append(f"<h2>{html.escape(fig['title'])}</h2><p>{html.escape(fig['caption'])}</p>"
-                 f"<img alt='{html.escape(fig['title'])}' src='data:image/png;base64,"
-                 f"{base64.b64encode(png).decode()}'>")
-  return parts
-
-
-def _edge_section(edge_metrics: dict) -> str:
-  quality = edge_metrics.get("quality_metric", "accuracy")
-  agreement = ("top1_agreement_with_keras" if quality == "accuracy" else
-               next((k for k in edge_metrics["keras"] if k.endswith("_vs_keras")
-                     and k.startswith("recall")), "mean_cosine_vs_keras"))
-  rows = [(name, m["file"], m["bytes"], m[quality], m.get(agreement, ""))
-          for name, m in edge_metrics["models"].items()]
-  verdict = ("<span class='ok'>blessed for edge</span>" if edge_metrics["edge_blessed"]
-             else "<span class='bad'>not blessed for edge: " +
-             html.escape("; ".join(edge_metrics.get("not_blessed_reasons", []))) + "</span>")
-  return (f"<h2>Edge models</h2><p>{verdict}; Keras {quality} "
-          f"{edge_metrics['keras'][quality]:.4f} on "
-          f"{edge_metrics['num_eval_examples']} eval images.</p>" +
-          _table(rows, ["model", "file", "bytes", quality, agreement.replace("_", " ")]))
-
-
-def render(title: str, evaluation: "Evaluation | dict", blessed: bool, serving_check: dict,
-           class_names: Sequence[str],
+def render(title: str, task: str, evaluation: dict, blessed: bool, serving_check: dict,
            ingest_summary: dict, quarantine: Sequence[dict], edge_metrics: dict | None,
-           samples: tuple, artifacts: dict[str, str], pushed_to: str | None,
-           figures: Sequence[tuple[dict, bytes]] | None = None) -> str:
+           artifacts: dict[str, str], pushed_to: str | None,
+           figures: Sequence[tuple[dict, bytes]] = (), sections: Sequence[Section] = (),
+           history: dict | None = None, tensorboard: str = "",
+           timings: Sequence[tuple[str, str, float]] = ()) -> str:
   """Builds the report HTML.
 
   Args:
-    evaluation: TFMA results (classifiers) or an embedding evaluator's result dict.
-    figures: (figure entry, PNG bytes) of an embedding evaluation.
+    evaluation: the evaluation outcome (`components.common.outcome`).
+    figures: (figure entry of the outcome, PNG bytes).
+    sections: the task's sections, rendered after the shared evaluation sections.
+    history: the Trainer's {metric: [value per epoch]}; tensorboard: its log folder.
+    timings: (component, state, seconds) per component.
   """
-  parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-           f"<style>{_STYLE}</style></head><body>",
-           f"<h1>{html.escape(title)}</h1>",
-           f"<p>Generated {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}.</p>"]
-  verdict = ("<span class='ok'>BLESSED</span>" if blessed
-             else "<span class='bad'>NOT BLESSED</span>")
-  pushed = (f"pushed to <code>{html.escape(pushed_to)}</code>" if pushed_to else "not pushed")
-  if "error" in serving_check:
-    check = f"<span class='bad'>FAILED: {html.escape(serving_check['error'])}</span>"
-  elif serving_check:
-    check = (f"<span class='ok'>passed</span> ({serving_check.get('instances')} REST instances "
-             f"in a separate process match the evaluated predictions, max |diff| "
-             f"{serving_check.get('max_abs_score_diff', 0):.1e})")
-  else:
-    check = "not run"
-  parts.append(f"<h2>Verdict</h2><p>Serving model: {verdict}, {pushed}.</p>"
-               f"<p>Serving check: {check}.</p>")
-  if isinstance(evaluation, Evaluation):
-    parts += _classifier_sections(evaluation, class_names, samples)
-  else:
-    parts += _embedding_sections(evaluation, figures or [])
-  if edge_metrics:
-    parts.append(_edge_section(edge_metrics))
+  baseline = evaluation.get("baseline", {})
+  metric_rows = [(k, "n/a" if v is None else v, baseline.get(k, ""))
+                 for k, v in sorted(evaluation.get("metrics", {}).items())]
+  slices = evaluation.get("slices", {})
+  slice_keys = sorted({k for m in slices.values() for k in m})
+  edge_rows = []
+  if edge_metrics and edge_metrics.get("exportable", True):
+    edge_metrics = {"exportable": True, **edge_metrics}
+    q, a = edge_metrics["quality_metric"], edge_metrics.get("agreement_metric", "")
+    edge_rows = [(name, m["file"], m["bytes"], m[q], m.get(a, ""))
+                 for name, m in edge_metrics["models"].items()]
   counts = ingest_summary.get("examples", {})
-  parts.append("<h2>Data</h2>" + _table(
-      [("source", ingest_summary.get("source", "")), ("listed files", ingest_summary.get("listed")),
-       *[(f"{k} examples", v) for k, v in counts.items()],
-       ("quarantined", len(quarantine))], ["", ""]))
-  if quarantine:
-    parts.append("<h3>Quarantine</h3>" + _table(
-        [(q["path"], q.get("label", ""), q["reason"]) for q in quarantine[:200]],
-        ["file", "label", "reason"]))
-    if len(quarantine) > 200:
-      parts.append(f"<p>… and {len(quarantine) - 200} more (see quarantine.jsonl).</p>")
-  parts.append("<h2>Artifacts</h2>" + _table(sorted(artifacts.items()), ["artifact", "path"]))
-  parts.append("</body></html>")
-  return "\n".join(parts)
+  curves = curves_image(history or {})
+  return _environment().get_template(TEMPLATE).render(
+      title=title, task=task,
+      generated=f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
+      blessed=blessed, pushed_to=pushed_to, serving_check=serving_check,
+      evaluation={"title": "Evaluation", "failures": [], **evaluation},
+      gate_rows=_gate_rows(evaluation.get("thresholds", {})), metric_rows=metric_rows,
+      slice_header=["slice", *slice_keys],
+      slice_rows=[(s, *[m.get(k, "") for k in slice_keys]) for s, m in sorted(slices.items())],
+      figures=[{**fig, "uri": "data:image/png;base64," + base64.b64encode(png).decode()}
+               for fig, png in figures],
+      sections=sections, curves=png_data_uri(curves) if curves is not None else "",
+      tensorboard=tensorboard, edge=edge_metrics, edge_rows=edge_rows,
+      data_rows=[("source", ingest_summary.get("source", "")),
+                 ("listed files", ingest_summary.get("listed")),
+                 *[(f"{k} examples", v) for k, v in counts.items()],
+                 ("quarantined", len(quarantine))],
+      quarantine=quarantine,
+      quarantine_rows=[(q["path"], q.get("label", ""), q["reason"]) for q in quarantine[:200]],
+      timing_rows=[(node, state.lower(), seconds) for node, state, seconds in timings],
+      artifacts=artifacts)
 
 
 def write_report(out_dir: str, html_text: str) -> str:
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   path = os.path.join(out_dir, REPORT_FILE)
   with tf.io.gfile.GFile(path, "w") as f:
     f.write(html_text)

@@ -1,10 +1,11 @@
 """Serving check (InfraValidator's job, without Docker): does the candidate SavedModel serve?
 
-TFX-free. `check_serving` inspects the serving signature (as `saved_model_cli show` would), then
-starts a separate Python process that loads the model and answers real TF Serving REST requests
-(`{"signature_name", "instances": [{"b64": ...}]}`, see `rest.py`) built from eval images, and
-checks the response's keys and shapes and that its predictions match the ones the Evaluator's
-signature (`serving_examples`, what TFMA scored) gives for the same examples.
+TFX-free and task-free: the task's `ServingContract` says what to send and what to expect.
+`check_serving` inspects the serving signature (as `saved_model_cli show` would), then starts a
+separate Python process that loads the model and answers real TF Serving REST requests
+(`{"signature_name", "instances": [...]}`, see `rest.py`) built from eval examples, and checks the
+response's keys and that the contract's compared output matches what the evaluated signature
+(`serving_examples`, what the evaluator scored) gives for the same examples.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+from components.common.contract import ServingContract
+
 INFRA_BLESSED = "INFRA_BLESSED"
 INFRA_NOT_BLESSED = "INFRA_NOT_BLESSED"
-EXPECTED_OUTPUTS = ("classes", "scores", "predicted_class", "predicted_score")
+REPORT_FILE = "serving_check.json"
 
 
 class ServingCheckError(RuntimeError):
@@ -41,23 +44,21 @@ def describe_signatures(model_dir: str) -> dict:
   return out
 
 
-def check_signature(signatures: dict, signature_name: str = "serving_default",
-                    expected_outputs: tuple[str, ...] = EXPECTED_OUTPUTS) -> None:
-  if signature_name not in signatures:
-    raise ServingCheckError(f"no {signature_name!r} signature; found {sorted(signatures)}")
-  sig = signatures[signature_name]
-  inputs = list(sig["inputs"].values())
-  if len(inputs) != 1 or inputs[0][0] != "string" or len(inputs[0][1]) != 1:
-    raise ServingCheckError(f"{signature_name} must take one string tensor [N] of encoded "
-                            f"images; it takes {sig['inputs']}")
-  missing = [k for k in expected_outputs if k not in sig["outputs"]]
+def check_signature(signatures: dict, contract: ServingContract) -> None:
+  name = contract.signature
+  if name not in signatures:
+    raise ServingCheckError(f"no {name!r} signature; found {sorted(signatures)}")
+  sig = signatures[name]
+  got = {k: v[0] for k, v in sig["inputs"].items()}
+  if got != dict(contract.inputs):
+    raise ServingCheckError(f"{name} must take {dict(contract.inputs)}; it takes {sig['inputs']}")
+  missing = [k for k in contract.outputs if k not in sig["outputs"]]
   if missing:
-    raise ServingCheckError(f"{signature_name} lacks outputs {missing}; has {sorted(sig['outputs'])}")
+    raise ServingCheckError(f"{name} lacks outputs {missing}; has {sorted(sig['outputs'])}")
 
 
-def rest_request(images: list[bytes], signature_name: str = "serving_default") -> dict:
-  return {"signature_name": signature_name,
-          "instances": [{"b64": base64.b64encode(b).decode()} for b in images]}
+def rest_request(instances: list, signature_name: str = "serving_default") -> dict:
+  return {"signature_name": signature_name, "instances": instances}
 
 
 def query_in_subprocess(model_dir: str, request: dict, timeout: float = 300) -> dict:
@@ -75,45 +76,42 @@ def query_in_subprocess(model_dir: str, request: dict, timeout: float = 300) -> 
   return response
 
 
-def check_serving(model_dir: str, serialized_examples: list[bytes], images: list[bytes],
-                  atol: float = 1e-4, timeout: float = 300,
-                  expected_outputs: tuple[str, ...] = EXPECTED_OUTPUTS,
-                  compare_output: str = "scores") -> dict:
+def check_serving(model_dir: str, rows: list[tuple[bytes, dict]], contract: ServingContract,
+                  timeout: float = 300) -> dict:
   """Runs every check; returns a report. Raises ServingCheckError on the first failure.
 
   Args:
-    expected_outputs: keys every served prediction must have (classifier outputs by default;
-      ("embedding",) for embedding models).
-    compare_output: the numeric output compared with the evaluated signature's.
+    rows: eval examples as (serialized tf.Example, {"image", "label", "source"}).
+    contract: the task's serving contract (request, expected outputs, comparison, tolerance).
   """
-  if not images:
-    raise ServingCheckError("no eval images to send")
+  if not rows:
+    raise ServingCheckError("no eval examples to send")
   signatures = describe_signatures(model_dir)
-  check_signature(signatures, expected_outputs=expected_outputs)
-  response = query_in_subprocess(model_dir, rest_request(images), timeout)
+  check_signature(signatures, contract)
+  instances = contract.instances([r[1] for r in rows])
+  response = query_in_subprocess(model_dir, rest_request(instances, contract.signature), timeout)
   predictions = response.get("predictions")
-  if not isinstance(predictions, list) or len(predictions) != len(images):
-    raise ServingCheckError(f"expected {len(images)} predictions, got "
+  if not isinstance(predictions, list) or len(predictions) != len(instances):
+    raise ServingCheckError(f"expected {len(instances)} predictions, got "
                             f"{len(predictions) if isinstance(predictions, list) else predictions}")
   for i, p in enumerate(predictions):
-    missing = [k for k in expected_outputs if k not in p]
+    missing = [k for k in contract.outputs if k not in p]
     if missing:
       raise ServingCheckError(f"prediction {i} lacks keys {missing}")
-    if "scores" in p and "classes" in p and len(p["scores"]) != len(p["classes"]):
-      raise ServingCheckError(f"prediction {i}: {len(p['scores'])} scores for "
-                              f"{len(p['classes'])} classes")
-  served = np.array([p[compare_output] for p in predictions], np.float32)
-  reference = tf.saved_model.load(model_dir).signatures["serving_examples"](
-      tf.constant(serialized_examples))[compare_output].numpy()
+  key = contract.compare
+  served = np.array([p[key] for p in predictions], np.float32)
+  reference = tf.saved_model.load(model_dir).signatures[contract.reference_signature](
+      tf.constant([r[0] for r in rows]))[key].numpy().astype(np.float32)
   if served.shape != reference.shape:
-    raise ServingCheckError(f"served {compare_output} has shape {served.shape}, the evaluated "
-                            f"signature gives {reference.shape}")
-  diff = float(np.abs(served - reference).max())
-  # Top-1 agreement matters for class scores; embeddings are compared by value only.
+    raise ServingCheckError(f"served {key} has shape {served.shape}, the evaluated signature "
+                            f"gives {reference.shape}")
+  diff = float(np.abs(served - reference).max()) if served.size else 0.0
   agree = (float((served.argmax(-1) == reference.argmax(-1)).mean())
-           if compare_output == "scores" else 1.0)
-  if diff > atol or agree < 1.0:
-    raise ServingCheckError(f"served {compare_output} differ from the evaluated ones: max |diff| "
-                            f"{diff:.2e}, argmax agreement {agree:.3f}")
-  return {"requests": 1, "instances": len(images), "max_abs_score_diff": diff,
-          "compared_output": compare_output, "top1_agreement": agree, "signatures": signatures}
+           if contract.argmax_agreement else 1.0)
+  if diff > contract.atol or agree < 1.0:
+    raise ServingCheckError(f"served {key} differ from the evaluated ones: max |diff| "
+                            f"{diff:.2e} (allowed {contract.atol:.0e}), argmax agreement "
+                            f"{agree:.3f}")
+  return {"requests": 1, "instances": len(instances), "max_abs_diff": diff,
+          "compared_output": key, "atol": contract.atol, "top1_agreement": agree,
+          "signatures": signatures}

@@ -1,6 +1,6 @@
 """ServingCheck: InfraValidator's role without Docker. Loads the candidate in a separate process,
-sends TF Serving REST requests built from eval images, and blesses the model only if the answers
-have the right keys and shapes and match the evaluated predictions.
+sends TF Serving REST requests built from eval examples as the task's serving contract says, and
+blesses the model only if the answers have the expected outputs and match the evaluated ones.
 
 Output `blessing` (standard `InfraBlessing`): `{uri}/INFRA_BLESSED` or `{uri}/INFRA_NOT_BLESSED`
 (with the reason), `{uri}/serving_check.json`; custom property `blessed` (1/0), which TFX's Pusher
@@ -15,6 +15,7 @@ from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
+from components.common import contract
 from components.image_ingest import ingest
 from components.serving_check import check
 
@@ -24,31 +25,27 @@ def ServingCheck(
     model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
     examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
     blessing: tfx.dsl.components.OutputArtifact[standard_artifacts.InfraBlessing],
+    task: tfx.dsl.components.Parameter[str],
     num_examples: tfx.dsl.components.Parameter[int] = 16,
     timeout_seconds: tfx.dsl.components.Parameter[int] = 300,
-    expected_outputs: tfx.dsl.components.Parameter[str] = ",".join(check.EXPECTED_OUTPUTS),
-    compare_output: tfx.dsl.components.Parameter[str] = "scores",
     code_version: tfx.dsl.components.Parameter[str] = "",
 ) -> None:
   """Blesses the model for serving only if it answers REST requests as evaluated.
 
-  `expected_outputs` (comma-separated) must be in every served prediction; `compare_output` is
-  compared with the `serving_examples` signature (classifiers: scores; embeddings: embedding).
+  `task` is the dotted path of the registered task whose serving contract applies.
   """
   del code_version  # keys TFX's cache to the code that runs here
+  serving = contract.load_task(task).serving
   rows = ingest.read_examples(examples.uri, "eval", num_examples)
-  serialized, images = [r[0] for r in rows], [r[1]["image"] for r in rows]
   model_dir = path_utils.serving_model_path(model.uri)
   try:
-    report = check.check_serving(model_dir, serialized, images, timeout=timeout_seconds,
-                                 expected_outputs=tuple(expected_outputs.split(",")),
-                                 compare_output=compare_output)
+    report = check.check_serving(model_dir, rows, serving, timeout=timeout_seconds)
     ok, reason = True, ""
   except (check.ServingCheckError, ValueError, OSError) as e:
     report, ok, reason = {"error": str(e)}, False, str(e)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.io.gfile.makedirs(blessing.uri)
-  with tf.io.gfile.GFile(os.path.join(blessing.uri, "serving_check.json"), "w") as f:
+  with tf.io.gfile.GFile(os.path.join(blessing.uri, check.REPORT_FILE), "w") as f:
     json.dump(report, f, indent=1)
   with tf.io.gfile.GFile(os.path.join(
       blessing.uri, check.INFRA_BLESSED if ok else check.INFRA_NOT_BLESSED), "w") as f:

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from components.common import contract
+
 
 class RequestError(ValueError):
   """The request is not a valid TF Serving REST predict request for this model."""
@@ -29,6 +31,23 @@ def latest_version_dir(path: str) -> str:
   if not versions:
     raise FileNotFoundError(f"{path}: no SavedModel and no numeric version directories")
   return os.path.join(path, max(versions, key=int))
+
+
+def read_task(model_dir: str) -> str | None:
+  """The task a served model was trained for, when recorded."""
+  path = os.path.join(model_dir, "assets.extra", contract.TASK_FILE)
+  if not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f).get("task")
+
+
+def load(model_dir: str):
+  """The SavedModel of `model_dir` (a version folder)."""
+  try:
+    return tf.saved_model.load(model_dir)
+  except (OSError, tf.errors.OpError) as e:
+    raise FileNotFoundError(f"{model_dir}: cannot load the SavedModel: {e}") from None
 
 
 def _decode(value: Any) -> Any:
@@ -45,7 +64,7 @@ def predict(model_dir: str, request: dict, loaded=None) -> dict:
   Raises:
     RequestError: for a malformed request or an unknown signature, as TF Serving would (400).
   """
-  loaded = loaded or tf.saved_model.load(latest_version_dir(model_dir))
+  loaded = loaded or load(latest_version_dir(model_dir))
   name = request.get("signature_name", "serving_default")
   if name not in loaded.signatures:
     raise RequestError(f"unknown signature_name {name!r}; available: {sorted(loaded.signatures)}")
@@ -73,7 +92,9 @@ def predict(model_dir: str, request: dict, loaded=None) -> dict:
     tensors = {k: tf.constant(v, dtype=kwargs[k].dtype) for k, v in columns.items()}
     outputs = fn(**tensors)
   except (tf.errors.InvalidArgumentError, ValueError, TypeError) as e:
-    raise RequestError(f"cannot run signature {name!r} on the request: {e}") from None
+    # TensorFlow's message continues with graph node traces: the first line says what failed.
+    reason = (getattr(e, "message", "") or str(e)).strip().splitlines()[0]
+    raise RequestError(f"cannot run signature {name!r} on the request: {reason}") from None
   plain = {k: _to_json(v.numpy()) for k, v in outputs.items()}
   if not row_format:
     return {"outputs": plain}

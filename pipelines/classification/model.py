@@ -10,7 +10,7 @@ Trainer output layout (`Model` artifact):
       serving_examples(examples: string[N])    -> same outputs, from serialized tf.Examples (TFMA)
       transform_features(examples: string[N])  -> transformed features (TFMA's label source)
   {uri}/Format-Keras/   the bare Keras model on [N, H, W, C] float images in [0, 1], its class
-                        names and preprocessing (`components.edge_export.export.write_keras_bundle`)
+                        names and preprocessing (`components.common.keras_bundle`)
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from tf_keras import layers
 
-from components.edge_export import export as edge_export
+from components.common import keras_bundle
 from pipelines import config_loader
 from pipelines.classification.config import ClassificationConfig
 from pipelines.classification.config import ImageConfig
@@ -104,7 +104,8 @@ def train_classifier(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.
 def export_serving_model(model: keras.Model, tft_output: tft.TFTransformOutput,
                          class_names: list[str], export_dir: str) -> None:
   """Saves a SavedModel whose signatures take encoded images or tf.Examples (see module doc)."""
-  serving.ClassifierServingModule(model, tft_output, class_names).save(export_dir)
+  serving.ClassifierServingModule(model, tft_output, class_names).save(
+      export_dir, task="classification")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,6 +126,6 @@ def run_fn(fn_args) -> None:
   model = build_classifier(len(class_names), cfg.image, cfg.train)
   train_classifier(model, train_ds, eval_ds, cfg.train, log_dir=fn_args.model_run_dir)
   export_serving_model(model, tft_output, class_names, fn_args.serving_model_dir)
-  edge_export.write_keras_bundle(
+  keras_bundle.write(
       model, class_names, transform.preprocessing_metadata(cfg.image),
-      os.path.join(os.path.dirname(fn_args.serving_model_dir), edge_export.KERAS_DIR))
+      os.path.join(os.path.dirname(fn_args.serving_model_dir), keras_bundle.KERAS_DIR))

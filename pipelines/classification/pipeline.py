@@ -7,13 +7,11 @@ from __future__ import annotations
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
-from pipelines.classification import model
 from pipelines.classification.config import ClassificationConfig
+from pipelines.classification.task import TASK
 from pipelines.runtime import PipelineRuntime
 from pipelines.vision import dag
 from pipelines.vision import transform as image_transform
-
-TASK = "classification"
 
 
 def eval_config(cfg: ClassificationConfig) -> tfma.EvalConfig:
@@ -43,9 +41,8 @@ def eval_config(cfg: ClassificationConfig) -> tfma.EvalConfig:
 
 
 def create_pipeline(cfg: ClassificationConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
-  data = dag.data_half(cfg.data, cfg.image, runtime)
-  trainer = dag.trainer(model.RUN_FN, data, "classification", cfg, ("image", "train"),
-                        runtime.code_version)
+  data = dag.data_half(TASK, cfg.data, cfg.image, runtime)
+  trainer = dag.trainer(TASK, data, cfg)
   baseline = tfx.dsl.Resolver(
       strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
       model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
@@ -55,6 +52,6 @@ def create_pipeline(cfg: ClassificationConfig, runtime: PipelineRuntime) -> tfx.
       examples=data.ingest.outputs["examples"], model=trainer.outputs["model"],
       baseline_model=baseline.outputs["model"], eval_config=eval_config(cfg))
   delivery = dag.delivery_half(
-      trainer.outputs["model"], evaluator.outputs["blessing"], evaluator.outputs["evaluation"],
-      data, cfg.export, runtime, cfg.model_name, kind="classifier")
+      TASK, cfg, trainer.outputs["model"], trainer.outputs["model_run"],
+      evaluator.outputs["blessing"], evaluator.outputs["evaluation"], data, cfg.export, runtime)
   return dag.pipeline(runtime, [*data.components, trainer, baseline, evaluator, *delivery])

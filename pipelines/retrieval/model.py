@@ -19,8 +19,8 @@ import os
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from components import artifact_io
-from components.edge_export import export as edge_export
+from components.common import artifact_io
+from components.common import keras_bundle
 from components.embedding_eval import retrieval as retrieval_eval
 from pipelines import config_loader
 from pipelines.classification import model as classification_model
@@ -79,9 +79,9 @@ def run_fn(fn_args) -> None:
   logging.info("training a %s embedding on %d classes", cfg.model.kind, len(class_names))
   model, ae = train_embedding(cfg, fn_args, tft_output, len(class_names))
   serving.EmbeddingServingModule(model, tft_output, autoencoder=ae).save(
-      fn_args.serving_model_dir)
-  keras_dir = os.path.join(os.path.dirname(fn_args.serving_model_dir), edge_export.KERAS_DIR)
-  edge_export.write_keras_bundle(model, class_names, transform.preprocessing_metadata(cfg.image),
+      fn_args.serving_model_dir, task="retrieval")
+  keras_dir = os.path.join(os.path.dirname(fn_args.serving_model_dir), keras_bundle.KERAS_DIR)
+  keras_bundle.write(model, class_names, transform.preprocessing_metadata(cfg.image),
                                  keras_dir)
   if ae is not None:
     with artifact_io.local_output_dir(keras_dir) as local:

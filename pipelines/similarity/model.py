@@ -23,14 +23,14 @@ import numpy as np
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from components import artifact_io
-from components.edge_export import export as edge_export
+from components.common import artifact_io
+from components.common import keras_bundle
 from components.embedding_eval import verification
 from pipelines import config_loader
 from pipelines.similarity.config import SimilarityConfig
 from pipelines.vision import embedding
-from pipelines.vision import metrics
-from pipelines.vision import sampling
+from components.common import metrics
+from components.common import sampling
 from pipelines.vision import serving
 from pipelines.vision import transform
 
@@ -64,9 +64,9 @@ def run_fn(fn_args) -> None:
   logging.info("verification threshold %.4f (pair accuracy %.4f on eval)", chosen["threshold"],
                chosen["accuracy_on_eval_pairs"])
   serving.EmbeddingServingModule(model, tft_output, threshold=chosen["threshold"]).save(
-      fn_args.serving_model_dir)
-  keras_dir = os.path.join(os.path.dirname(fn_args.serving_model_dir), edge_export.KERAS_DIR)
-  edge_export.write_keras_bundle(model, class_names, transform.preprocessing_metadata(cfg.image),
+      fn_args.serving_model_dir, task="similarity")
+  keras_dir = os.path.join(os.path.dirname(fn_args.serving_model_dir), keras_bundle.KERAS_DIR)
+  keras_bundle.write(model, class_names, transform.preprocessing_metadata(cfg.image),
                                  keras_dir)
   with artifact_io.local_output_dir(keras_dir) as local:
     with open(os.path.join(local, verification.VERIFICATION_FILE), "w") as f:

@@ -5,33 +5,29 @@ Pusher, EdgeExport (TFLite/ONNX + threshold) -> RunReport. Wiring only."""
 
 from __future__ import annotations
 
-import json
-
 from tfx import v1 as tfx
 
 from components.embedding_eval.component import VerificationEvaluator
 from pipelines.runtime import PipelineRuntime
-from pipelines.similarity import model
 from pipelines.similarity.config import SimilarityConfig
+from pipelines.similarity.task import TASK
 from pipelines.vision import dag
-
-TASK = "similarity"
 
 
 def create_pipeline(cfg: SimilarityConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
   faces = cfg.faces
   face_align = ({"min_confidence": faces.min_confidence, "margin": faces.margin,
                  "crop_size": faces.crop_size} if faces.enabled else None)
-  data = dag.data_half(cfg.data, cfg.image, runtime, face_align=face_align,
+  data = dag.data_half(TASK, cfg.data, cfg.image, runtime, face_align=face_align,
                        split_by=cfg.split_by)
-  trainer = dag.trainer(model.RUN_FN, data, "similarity", cfg, ("image", "train"),
-                        runtime.code_version)
+  trainer = dag.trainer(TASK, data, cfg)
   evaluator = VerificationEvaluator(
       model=trainer.outputs["model"], examples=data.ingest.outputs["examples"],
       far=cfg.evaluation.far, max_positive_pairs=cfg.evaluation.max_positive_pairs,
       max_negative_pairs=cfg.evaluation.max_negative_pairs,
-      lower_bounds=json.dumps(cfg.evaluation.lower_bounds()), code_version=runtime.code_version)
+      lower_bounds=cfg.evaluation.lower_bounds(),
+      code_version=dag.code_version(VerificationEvaluator))
   delivery = dag.delivery_half(
-      trainer.outputs["model"], evaluator.outputs["blessing"], evaluator.outputs["evaluation"],
-      data, cfg.export, runtime, cfg.model_name, kind="embedding")
+      TASK, cfg, trainer.outputs["model"], trainer.outputs["model_run"],
+      evaluator.outputs["blessing"], evaluator.outputs["evaluation"], data, cfg.export, runtime)
   return dag.pipeline(runtime, [*data.components, trainer, evaluator, *delivery])

@@ -1,6 +1,9 @@
-"""DAG pieces every image task wires the same way: the data half (ingest -> statistics -> schema ->
-validation -> Transform), the Trainer, and the delivery half (serving check -> atomic push ->
-edge export -> report). Task pipelines call these and add their own evaluation in between."""
+"""DAG pieces every image task wires the same way, driven by its registered `Task`: the data half
+(ingest -> statistics -> schema -> validation -> Transform), the Trainer, and the delivery half
+(serving check -> atomic push -> edge export -> report). Task pipelines call these and add their
+own evaluation in between. Each component's `code_version` hashes only the code it runs
+(`components.common.fingerprint`), so an edit re-runs what it touches and no more.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,12 @@ import dataclasses
 from tfx import v1 as tfx
 
 from components.atomic_pusher.component import AtomicPusher
+from components.common import fingerprint
+from components.common.contract import Task
 from components.edge_export.component import EdgeExport
+from components.image_ingest import readers
 from components.image_ingest.component import ImageIngest
 from components.run_report.component import RunReport
-from components.embedding_index import embed
-from components.serving_check import check as serving_check_lib
 from components.serving_check.component import ServingCheck
 from pipelines import config_loader
 from pipelines.runtime import PipelineRuntime
@@ -36,14 +40,22 @@ class DataHalf:
     return [self.ingest, self.statistics, self.schema, self.validator, self.transform]
 
 
-def data_half(data: DataConfig, image: ImageConfig, runtime: PipelineRuntime,
+def code_version(component, task: Task | None = None) -> str:
+  """The fingerprint of a custom component's module (and the task module it loads)."""
+  module = getattr(component, "__module__", component)
+  return fingerprint.of(module, *((task.module,) if task else ()))
+
+
+def data_half(task: Task, data: DataConfig, image: ImageConfig, runtime: PipelineRuntime,
               face_align: dict | None = None, split_by: str = "file") -> DataHalf:
-  """ImageIngest -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform (shared fn)."""
+  """ImageIngest (with the task's reader for the source) -> StatisticsGen -> SchemaGen ->
+  ExampleValidator -> Transform (the task's preprocessing_fn)."""
   ingest = ImageIngest(
-      source=runtime.data_source, labels=data.labels, train_percent=data.train_percent,
+      source=runtime.data_source, reader=readers.detect(runtime.data_source, task.readers),
+      labels=data.labels, train_percent=data.train_percent,
       max_file_bytes=data.max_file_bytes, max_pixels=data.max_pixels,
       face_align=face_align, split_by=split_by, input_fingerprint=runtime.input_fingerprint,
-      code_version=runtime.code_version)
+      code_version=code_version(ImageIngest))
   statistics = tfx.components.StatisticsGen(examples=ingest.outputs["examples"])
   schema = tfx.components.SchemaGen(statistics=statistics.outputs["statistics"],
                                     infer_feature_shape=True)
@@ -51,22 +63,24 @@ def data_half(data: DataConfig, image: ImageConfig, runtime: PipelineRuntime,
                                               schema=schema.outputs["schema"])
   transform = tfx.components.Transform(
       examples=ingest.outputs["examples"], schema=schema.outputs["schema"],
-      preprocessing_fn=image_transform.PREPROCESSING_FN,
-      custom_config=image_transform.transform_custom_config(image, runtime.code_version))
+      preprocessing_fn=task.preprocessing_fn,
+      custom_config=image_transform.transform_custom_config(
+          image, fingerprint.of(task.preprocessing_fn)))
   return DataHalf(ingest, statistics, schema, validator, transform)
 
 
-def trainer(run_fn: str, data: DataHalf, task: str, cfg, sections: tuple[str, ...],
-            code_version: str) -> tfx.components.Trainer:
-  """The standard Trainer on the transformed examples.
+def trainer(task: Task, data: DataHalf, cfg) -> tfx.components.Trainer:
+  """The standard Trainer on the transformed examples, running the task's `run_fn`.
 
-  Only the config `sections` training reads are passed (as `custom_config[task]`), so changing
-  a gate, the index or the export re-runs what follows the Trainer, not the training.
+  Only the config sections training reads (`task.trainer_sections`) are passed (as
+  `custom_config[task.name]`), so changing a gate, the index or the export re-runs what follows
+  the Trainer, not the training.
   """
-  custom_config = {task: {s: config_loader.to_dict(getattr(cfg, s)) for s in sections},
-                   "code_version": code_version}
+  custom_config = {task.name: {s: config_loader.to_dict(getattr(cfg, s))
+                               for s in task.trainer_sections},
+                   "code_version": fingerprint.of(task.run_fn)}
   return tfx.components.Trainer(
-      run_fn=run_fn,
+      run_fn=task.run_fn,
       examples=data.transform.outputs["transformed_examples"],
       transform_graph=data.transform.outputs["transform_graph"],
       schema=data.schema.outputs["schema"],
@@ -75,38 +89,33 @@ def trainer(run_fn: str, data: DataHalf, task: str, cfg, sections: tuple[str, ..
       custom_config=custom_config)
 
 
-def delivery_half(model, blessing, evaluation, data: DataHalf, export: ExportConfig,
-                  runtime: PipelineRuntime, model_name: str, kind: str = "classifier",
-                  k: int = 10) -> list:
+def delivery_half(task: Task, cfg, model, model_run, blessing, evaluation, data: DataHalf,
+                  export: ExportConfig, runtime: PipelineRuntime) -> list:
   """ServingCheck -> AtomicPusher -> EdgeExport -> RunReport for `model` (a Model channel),
-  pushed only with the evaluator's `blessing` and the serving check's.
-
-  Args:
-    kind: "classifier" or "embedding" (what the serving check and edge export measure).
-  """
-  expected, compared = ((serving_check_lib.EXPECTED_OUTPUTS, "scores") if kind == "classifier"
-                        else ((embed.EMBEDDING_OUTPUT,), embed.EMBEDDING_OUTPUT))
+  pushed only with the evaluator's `blessing` and the serving check's. The serving check, edge
+  export and report follow the task's contracts; `model_run` is the Trainer's ModelRun (training
+  curves and TensorBoard logs for the report)."""
   serving_check = ServingCheck(model=model, examples=data.ingest.outputs["examples"],
-                               expected_outputs=",".join(expected), compare_output=compared,
-                               code_version=runtime.code_version)
+                               task=task.ref, code_version=code_version(ServingCheck, task))
   pusher = AtomicPusher(
       model=model, model_blessing=blessing, infra_blessing=serving_check.outputs["blessing"],
       push_destination=tfx.proto.PushDestination(
           filesystem=tfx.proto.PushDestination.Filesystem(
-              base_directory=runtime.serving_model_dir(model_name))),
+              base_directory=runtime.serving_model_dir(cfg.model_name))),
   ).with_id("Pusher")
   edge = EdgeExport(
       model=model, transformed_examples=data.transform.outputs["transformed_examples"],
-      image_key=image_transform.xf(image_transform.IMAGE_KEY),
-      label_key=image_transform.xf(image_transform.LABEL_KEY),
+      transform_graph=data.transform.outputs["transform_graph"], task=task.ref,
+      edge_params={k: float(v) for k, v in task.edge_params(cfg).items()},
       int8_max_quality_drop=export.int8_max_quality_drop,
       representative_examples=export.representative_examples, onnx_opset=export.onnx_opset,
-      kind=kind, k=k, code_version=runtime.code_version)
+      code_version=code_version(EdgeExport, task))
   report = RunReport(
-      examples=data.ingest.outputs["examples"], model=model, evaluation=evaluation,
-      blessing=blessing, infra_blessing=serving_check.outputs["blessing"],
+      examples=data.ingest.outputs["examples"], model=model, model_run=model_run,
+      evaluation=evaluation, blessing=blessing, infra_blessing=serving_check.outputs["blessing"],
       edge_model=edge.outputs["edge_model"], pushed_model=pusher.outputs["pushed_model"],
-      title=f"{runtime.pipeline_name}: {model_name}", code_version=runtime.code_version)
+      task=task.ref, title=f"{runtime.pipeline_name}: {cfg.model_name}",
+      pipeline_name=runtime.pipeline_name, metadata_path=runtime.metadata_path or "", code_version=code_version(RunReport, task))
   return [serving_check, pusher, edge, report]
 
 

@@ -15,7 +15,7 @@ from tf_keras import layers
 
 from pipelines.vision import backbones
 from pipelines.vision import losses
-from pipelines.vision import sampling
+from components.common import sampling
 from pipelines.vision import training
 from pipelines.vision.config import ImageConfig
 from pipelines.vision.config import MetricLearningConfig

@@ -6,21 +6,45 @@ Signatures of every exported model:
     serving_examples(examples: string[N])    -> the same outputs, from serialized tf.Examples
     transform_features(examples: string[N])  -> transformed features (evaluators' label source)
 Tasks subclass `ImageServingModule`, define `outputs` and may add signatures (`extra_signatures`).
+Tasks whose requests are not one image-bytes tensor (a generator takes a class and a seed; a video
+model takes frames) subclass `ServingModule` and declare their own `signatures`.
 """
 
 from __future__ import annotations
 
+import json
+import os
+
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
+
+from components.common import contract
 
 from pipelines.vision.transform import IMAGE_KEY
 from pipelines.vision.transform import SERVING_INPUT
 from pipelines.vision.transform import xf
 
 
-class ImageServingModule(tf.Module):
-  """Base serving module; subclasses map the Keras model's output to named outputs."""
+class ServingModule(tf.Module):
+  """Base of every served model: its signatures, saved with the task it serves."""
+
+  def signatures(self) -> dict:
+    """Signature name -> concrete function; `serving_default` is what TF Serving answers."""
+    raise NotImplementedError
+
+  def save(self, export_dir: str, task: str) -> None:
+    """Saves the SavedModel and records `task` in `assets.extra/` (read by `cvpipe predict`)."""
+    tf.saved_model.save(self, export_dir, signatures=self.signatures())
+    extra = os.path.join(export_dir, "assets.extra")
+    tf.io.gfile.makedirs(extra)
+    with tf.io.gfile.GFile(os.path.join(extra, contract.TASK_FILE), "w") as f:
+      json.dump({"task": task}, f)
+
+
+class ImageServingModule(ServingModule):
+  """Serving module of image-in tasks; subclasses map the Keras model's output to named
+  outputs."""
 
   def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput):
     super().__init__()
@@ -56,14 +80,13 @@ class ImageServingModule(tf.Module):
   def extra_signatures(self) -> dict:
     return {}
 
-  def save(self, export_dir: str) -> None:
-    signatures = {
+  def signatures(self) -> dict:
+    return {
         "serving_default": self.serve_image_bytes.get_concrete_function(),
         "serving_examples": self.serve_examples.get_concrete_function(),
         "transform_features": self.transform_features.get_concrete_function(),
         **self.extra_signatures(),
     }
-    tf.saved_model.save(self, export_dir, signatures=signatures)
 
 
 class ClassifierServingModule(ImageServingModule):

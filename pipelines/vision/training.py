@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
 
+import tensorflow as tf
 import tf_keras as keras
+
+from components.common import keras_bundle
+
+
+class HistoryFile(keras.callbacks.Callback):
+  """Writes the metrics of every epoch so far to `<log_dir>/history.json` (any filesystem):
+  {metric: [value per epoch]}, the run report's training curves. Across several `fit` calls
+  with the same callback (e.g. fine-tuning) the epochs continue."""
+
+  def __init__(self, log_dir: str):
+    super().__init__()
+    self.path = os.path.join(log_dir, keras_bundle.HISTORY_FILE)
+    self.history: dict[str, list[float]] = {}
+
+  def on_epoch_end(self, epoch, logs=None):
+    for k, v in (logs or {}).items():
+      self.history.setdefault(k, []).append(float(v))
+    tf.io.gfile.makedirs(os.path.dirname(self.path))
+    with tf.io.gfile.GFile(self.path, "w") as f:
+      json.dump(self.history, f)
 
 
 def callbacks(epochs: int, learning_rate: float, lr_schedule: str, early_stopping_patience: int,
               reduce_lr_patience: int, log_dir: str | None = None,
               monitor: str = "val_loss") -> list[keras.callbacks.Callback]:
-  """Early stopping (best weights restored), an LR schedule and TensorBoard logs.
+  """Early stopping (best weights restored), an LR schedule, TensorBoard logs and history.json.
 
   Args:
     lr_schedule: "plateau" (divide by 3 after `reduce_lr_patience` epochs without improvement),
@@ -31,4 +54,5 @@ def callbacks(epochs: int, learning_rate: float, lr_schedule: str, early_stoppin
     raise ValueError(f"unknown lr_schedule {lr_schedule!r}")
   if log_dir:
     out.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"))
+    out.append(HistoryFile(log_dir))
   return out

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
+from components.common import keras_bundle
 from components.edge_export import export
+from pipelines import tasks
 from pipelines.classification import model
 from pipelines.vision import transform
 from pipelines.classification.config import ImageConfig, TrainConfig
@@ -22,14 +24,15 @@ def bundle(tmp_path_factory):
   m.compile("adam", "sparse_categorical_crossentropy")
   m.fit(x, y, epochs=8, batch_size=8, verbose=0)
   folder = str(tmp_path_factory.mktemp("keras"))
-  export.write_keras_bundle(m, ["0", "1", "7"], transform.preprocessing_metadata(ImageConfig(16, 16, 1)),
-                            folder)
+  keras_bundle.write(m, ["0", "1", "7"], transform.preprocessing_metadata(ImageConfig(16, 16, 1)),
+                     folder)
   return folder, m, x, y
 
 
 def test_every_export_agrees_with_keras(bundle, tmp_path):
   folder, m, x, y = bundle
-  result = export.export_edge(folder, x, y, str(tmp_path), int8_max_quality_drop=0.1,
+  result = export.export_edge(folder, {"image_xf": x, "label_xf": y}, str(tmp_path),
+                              tasks.get("classification").edge, int8_max_quality_drop=0.1,
                               representative_examples=30)
   reference = m.predict(x, verbose=0)
   for variant in export.TFLITE_VARIANTS:
@@ -44,8 +47,8 @@ def test_every_export_agrees_with_keras(bundle, tmp_path):
   assert result["models"]["tflite_int8"]["bytes"] < 0.35 * result["models"]["tflite_float32"]["bytes"]
   assert result["edge_blessed"]
   assert (tmp_path / export.BLESSED_FILE).exists()
-  assert (tmp_path / export.LABELS_FILE).read_text().split() == ["0", "1", "7"]
-  assert json.loads((tmp_path / export.PREPROCESSING_FILE).read_text())["scale"] == 1 / 255
+  assert (tmp_path / keras_bundle.LABELS_FILE).read_text().split() == ["0", "1", "7"]
+  assert json.loads((tmp_path / keras_bundle.PREPROCESSING_FILE).read_text())["scale"] == 1 / 255
   metrics = json.loads((tmp_path / export.METRICS_FILE).read_text())
   assert set(metrics["models"]) == {"tflite_float32", "tflite_float16", "tflite_dynamic_range",
                                     "tflite_int8", "onnx"}
@@ -54,10 +57,12 @@ def test_every_export_agrees_with_keras(bundle, tmp_path):
 def test_int8_beyond_the_margin_is_not_blessed(bundle, tmp_path):
   folder, _, x, y = bundle
   # A negative margin demands int8 beat float by 0.5: impossible, so never blessed.
-  result = export.export_edge(folder, x, y, str(tmp_path), int8_max_quality_drop=-0.5,
+  result = export.export_edge(folder, {"image_xf": x, "label_xf": y}, str(tmp_path),
+                              tasks.get("classification").edge, int8_max_quality_drop=-0.5,
                               representative_examples=10)
   assert not result["edge_blessed"]
   assert "int8 accuracy" in result["not_blessed_reasons"][0]
+  assert "worse than float" in result["not_blessed_reasons"][0]
   assert (tmp_path / export.NOT_BLESSED_FILE).exists()
 
 
@@ -83,15 +88,46 @@ def test_embedding_export_measures_retrieval_quality_and_int8_recall(tmp_path):
   keras.utils.set_random_seed(0)
   net = embedding.embedding_network(ImageConfig(16, 16, 1), 8)
   folder = str(tmp_path / "keras")
-  export.write_keras_bundle(net, ["0", "1", "7"],
-                            transform.preprocessing_metadata(ImageConfig(16, 16, 1)), folder)
+  keras_bundle.write(net, ["0", "1", "7"],
+                     transform.preprocessing_metadata(ImageConfig(16, 16, 1)), folder)
   (tmp_path / "keras" / "verification.json").write_text('{"threshold": 0.4}')
   out = tmp_path / "edge"
-  result = export.export_edge(folder, x, y, str(out), int8_max_quality_drop=0.5,
-                              representative_examples=20, kind="embedding", k=3)
+  result = export.export_edge(folder, {"image_xf": x, "label_xf": y}, str(out),
+                              tasks.get("similarity").edge, params={"k": 3.0},
+                              int8_max_quality_drop=0.5, representative_examples=20)
   assert result["quality_metric"] == "precision_at_3"
   assert result["models"]["tflite_float32"]["recall_at_3_vs_keras"] == 1.0
   assert result["models"]["onnx"]["max_abs_diff_vs_keras"] < 1e-4
   int8 = result["models"]["tflite_int8"]
   assert 0 < int8["recall_at_3_vs_keras"] <= 1 and int8["mean_cosine_vs_keras"] > 0.9
   assert (out / "verification.json").exists()
+
+
+def test_a_task_without_edge_models_says_why(bundle, tmp_path):
+  from components.common.contract import EdgeContract
+  folder, _, x, y = bundle
+  result = export.export_edge(folder, {"image_xf": x}, str(tmp_path),
+                              EdgeContract.none("needs a flex op"))
+  assert not result["exportable"] and not result["edge_blessed"]
+  assert (tmp_path / export.NOT_EXPORTABLE_FILE).read_text().strip() == "needs a flex op"
+  assert not list(tmp_path.glob("*.tflite"))
+
+
+def test_models_with_two_inputs_and_two_outputs_export_and_agree(tmp_path):
+  """Exporters take one array per model input and return one per output, in Keras's order."""
+  from tf_keras import layers
+  a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+  joined = layers.Concatenate()([a, b])
+  net = keras.Model([a, b], [layers.Dense(2, name="first")(joined),
+                             layers.Dense(5, name="second")(joined)])
+  xs = [np.random.default_rng(0).random((6, 4), np.float32),
+        np.random.default_rng(1).random((6, 3), np.float32)]
+  reference = net.predict(xs, verbose=0)
+  tflite = export.tflite_predict(export.to_tflite(net, "float32"), xs, batch_size=4,
+                                 input_names=net.input_names, output_names=net.output_names)
+  export.to_onnx(net, str(tmp_path / "m.onnx"))
+  onnx = export.onnx_predict(str(tmp_path / "m.onnx"), xs)
+  for got in (tflite, onnx):
+    assert [o.shape for o in got] == [(6, 2), (6, 5)]
+    for g, r in zip(got, reference):
+      np.testing.assert_allclose(g, r, atol=1e-5)

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from components.embedding_eval import outcome
+from components.common import outcome
 from components.embedding_eval import retrieval
 from components.embedding_eval import verification
 from components.embedding_index import index as index_lib
@@ -50,7 +50,7 @@ def test_retrieval_blesses_a_good_model_and_blocks_below_the_bound(served, tmp_p
     bad = retrieval.evaluate(served, str(tmp_path / "keras"), _rows(labels[::-1]),
                              str(tmp_path), k=5, lower_bounds={"map_at_5": 0.9})
   assert good["blessed"] and good["metrics"]["map_at_5"] == pytest.approx(1.0)
-  assert good["per_class"]["1"]["queries"] == 4
+  assert good["slices"]["label=1"]["queries"] == 4
   assert good["metrics"]["corpus_items"] == 60 and good["metrics"]["queries"] == 12
   assert os.path.exists(tmp_path / "queries.png")
   # Queries labelled with the wrong classes: mAP collapses and the gate blocks.
@@ -74,7 +74,7 @@ def test_verification_metrics_threshold_and_figure(tmp_path):
   assert result["blessed"] and m["roc_auc"] == 1.0 and m["accuracy"] == 1.0
   assert m["threshold"] == 0.5 and m["positive_pairs"] == 4 * 10 and m["negative_pairs"] == 150
   assert os.path.exists(tmp_path / "pairs.png")
-  html = report_lib.render("t", result, True, {}, [], {}, [], None, (), {}, None,
+  html = report_lib.render("t", "similarity", result, True, {}, {}, [], None, {}, None,
                            figures=[(result["figures"][0], (tmp_path / "pairs.png").read_bytes())])
   assert "Verification metrics" in html and "Held-out pairs" in html and "roc_auc" in html
 

@@ -10,7 +10,7 @@ import pytest
 from components.embedding_index import index as index_lib
 from components.embedding_index import query
 from pipelines import cli
-from pipelines.vision import metrics
+from components.common import metrics
 
 
 def _clusters(n_per=50, dim=16, classes=4, seed=0):

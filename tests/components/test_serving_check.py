@@ -3,7 +3,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from components.common.contract import ServingContract
 from components.serving_check import check
+from pipelines import tasks
+
+CLASSIFIER = tasks.get("classification").serving
 
 
 def _example(png: bytes) -> bytes:
@@ -53,30 +57,43 @@ def _save(module, path):
 @pytest.fixture(scope="module")
 def eval_data():
   pngs = [cv2.imencode(".png", np.full((8, 8), v, np.uint8))[1].tobytes() for v in (10, 240, 128)]
-  return [_example(p) for p in pngs], pngs
+  return [(_example(p), {"image": p, "label": "", "source": ""}) for p in pngs]
 
 
 def test_a_consistent_model_passes(tmp_path, eval_data):
-  report = check.check_serving(_save(_Model(), tmp_path / "m"), *eval_data)
+  report = check.check_serving(_save(_Model(), tmp_path / "m"), eval_data, CLASSIFIER)
   assert report["instances"] == 3 and report["top1_agreement"] == 1.0
   assert report["signatures"]["serving_default"]["inputs"]["image_bytes"] == ["string", [None]]
 
 
 def test_served_predictions_that_differ_from_evaluated_ones_fail(tmp_path, eval_data):
   with pytest.raises(check.ServingCheckError, match="differ from the evaluated ones"):
-    check.check_serving(_save(_Model(skew=0.3), tmp_path / "m"), *eval_data)
+    check.check_serving(_save(_Model(skew=0.3), tmp_path / "m"), eval_data, CLASSIFIER)
 
 
 def test_missing_output_key_fails_the_signature_check(tmp_path, eval_data):
   with pytest.raises(check.ServingCheckError, match=r"lacks outputs \['predicted_score'\]"):
-    check.check_serving(_save(_Model(drop_output="predicted_score"), tmp_path / "m"), *eval_data)
+    check.check_serving(_save(_Model(drop_output="predicted_score"), tmp_path / "m"), eval_data,
+                        CLASSIFIER)
 
 
-def test_signature_must_take_encoded_image_strings():
+def test_signature_must_take_the_contract_inputs():
   signatures = {"serving_default": {"inputs": {"x": ["float32", [None, 8, 8, 1]]},
                                     "outputs": {k: ["float32", [None]]
-                                                for k in check.EXPECTED_OUTPUTS}}}
-  with pytest.raises(check.ServingCheckError, match="one string tensor"):
-    check.check_signature(signatures)
+                                                for k in CLASSIFIER.outputs}}}
+  with pytest.raises(check.ServingCheckError, match=r"must take \{'image_bytes': 'string'\}"):
+    check.check_signature(signatures, CLASSIFIER)
   with pytest.raises(check.ServingCheckError, match="no 'serving_default' signature"):
-    check.check_signature({})
+    check.check_signature({}, CLASSIFIER)
+  other = ServingContract(outputs=("scores",), compare="scores", inputs={"x": "float32"})
+  check.check_signature(signatures, other)
+
+
+def test_a_contract_compares_only_its_own_output_with_its_tolerance(tmp_path, eval_data):
+  """An embedding-style contract: no argmax rule; a skew within atol passes, beyond fails."""
+  loose = ServingContract(outputs=("scores",), compare="scores", atol=0.5)
+  assert check.check_serving(_save(_Model(skew=0.3), tmp_path / "m"), eval_data,
+                             loose)["top1_agreement"] == 1.0
+  with pytest.raises(check.ServingCheckError, match=r"allowed 1e-01"):
+    check.check_serving(str(tmp_path / "m"), eval_data,
+                        ServingContract(outputs=("scores",), compare="scores", atol=0.1))

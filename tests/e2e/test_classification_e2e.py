@@ -10,9 +10,11 @@ import sys
 
 import pytest
 
-from components.edge_export import export
+from components.common import outcome
 from components.run_report import report as report_lib
 from pipelines import runners
+from pipelines import tasks
+from tests import kit
 from tests.conftest import digit_images, write_folder
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -95,26 +97,40 @@ def test_pushed_model_serves_a_rest_request_in_a_fresh_process(runs):
     assert p["predicted_class"] in {"0", "1", "7"}
 
 
-def test_edge_models_exist_and_predict_the_eval_split(runs):
-  first = runs["first"]
-  edge_dir = first.output_uri("EdgeExport", "edge_model")
-  metrics = json.load(open(os.path.join(edge_dir, export.METRICS_FILE)))
-  transformed = first.output_uri("Transform", "transformed_examples")
-  x, y = export.load_transformed_examples(os.path.join(transformed, "Split-eval", "*"),
-                                          "image_xf", "label_xf", (16, 16, 1))
-  int8 = export.tflite_predict(os.path.join(edge_dir, "model_int8.tflite"), x)
-  onnx = export.onnx_predict(os.path.join(edge_dir, "model.onnx"), x)
-  assert int8.shape == onnx.shape == (len(y), 3)
-  assert float((int8.argmax(1) == y).mean()) == pytest.approx(
-      metrics["models"]["tflite_int8"]["accuracy"])
-  assert float((onnx.argmax(1) == y).mean()) == pytest.approx(metrics["keras"]["accuracy"])
+def test_task_kit(runs):
+  image = str(sorted((runs["data"] / "7").glob("00*.png"))[0])
+  kit.check_e2e(tasks.get("classification"), {**runs, "worse": runs["third"]}, image, CONFIG)
+
+
+def test_cli_prints_the_gate_and_predict_prints_the_class(runs, capsys):
+  from pipelines import cli
+  cli._print_outcome(tasks.get("classification"), runs["first"])
+  printed = capsys.readouterr().out
+  assert "gate:           sparse_categorical_accuracy = " in printed
+  assert "(lower bound 0.6: ok)" in printed and "(blessed for edge)" in printed
+  cli._print_outcome(tasks.get("classification"), runs["third"])
+  printed = capsys.readouterr().out
+  assert "NOT pushed (the Evaluator did not bless it)" in printed
+  assert "FAILED" in printed and "the serving model was not blessed" in printed
+  version_dir = runs["first"].output_properties("Pusher", "pushed_model")["pushed_destination"]
+  seven = str(sorted((runs["data"] / "7").glob("00*.png"))[0])
+  assert cli.main(["predict", "--model", os.path.dirname(version_dir), seven]) == 0
+  assert capsys.readouterr().out.startswith(f"{seven}: 7 (")
+  assert cli.main(["predict", "--model", os.path.dirname(version_dir), "/no/such.png"]) == 2
+  assert "cvpipe: error: /no/such.png: cannot read image" in capsys.readouterr().err
+  broken = str(runs["data"] / "1" / "broken.png")
+  assert cli.main(["predict", "--model", os.path.dirname(version_dir), broken]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith(f"cvpipe: error: {broken}: the classification model cannot answer")
+  assert err.count("\n") == 1
 
 
 def test_report_is_written(runs):
   report_dir = runs["first"].output_uri("RunReport", "report")
   text = open(os.path.join(report_dir, report_lib.REPORT_FILE)).read()
-  for needle in ("BLESSED", "Serving check: <span class='ok'>passed", "Confusion matrix", "Sample eval predictions", "model_int8.tflite",
-                 "broken.png", "truncated png"):
+  for needle in ("BLESSED", "Serving check:\n<span class=\"ok\">passed", "Confusion matrix",
+                 "Sample eval predictions", "model_int8.tflite", "broken.png", "truncated png",
+                 "Loss and metrics per epoch", "Time per component"):
     assert needle in text, needle
 
 
@@ -136,11 +152,12 @@ def test_worse_candidate_is_not_blessed_and_not_pushed(runs):
   assert third.nodes["Trainer"].last_state == "COMPLETE"
   assert third.output_properties("Evaluator", "blessing")["blessed"] == 0
   assert third.output_properties("Pusher", "pushed_model")["pushed"] == 0
-  evaluation = report_lib.read_evaluation(third.output_uri("Evaluator", "evaluation"))
+  evaluation = outcome.read(third.output_uri("Evaluator", "evaluation"))
   # Above the (zero) lower bound, so the change threshold against the baseline blocked it.
-  assert evaluation.baseline["sparse_categorical_accuracy"] > evaluation.overall[
+  assert evaluation["baseline"]["sparse_categorical_accuracy"] > evaluation["metrics"][
       "sparse_categorical_accuracy"]
-  assert evaluation.validation_failures
+  assert evaluation["failures"] and not evaluation["thresholds"][
+      "sparse_categorical_accuracy"]["ok"]
   first_pushed = runs["first"].output_properties("Pusher", "pushed_model")
   serving = os.path.dirname(first_pushed["pushed_destination"])
   assert sorted(os.listdir(serving)) == [first_pushed["pushed_version"]]

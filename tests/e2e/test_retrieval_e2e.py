@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 
 from components.edge_export import export
-from components.embedding_eval import outcome
+from components.common import outcome
 from components.embedding_index import index as index_lib
 from components.embedding_index import query
 from components.run_report import report as report_lib
 from pipelines import cli
 from pipelines import runners
+from pipelines import tasks
+from tests import kit
 from tests.conftest import digit_images, shuffled_labels, write_folder
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -55,6 +57,11 @@ def runs(tmp_path_factory):
           "tmp": tmp}
 
 
+def test_task_kit(runs):
+  image = str(sorted((runs["data"] / "7").glob("00*.png"))[0])
+  kit.check_e2e(tasks.get("retrieval"), {**runs, "worse": runs["third"]}, image, CONFIG)
+
+
 def test_every_component_ran_once(runs):
   first = runs["first"]
   assert sorted(first.nodes) == sorted(COMPONENTS)
@@ -82,7 +89,7 @@ def test_evaluator_measured_and_blessed(runs):
   m = result["metrics"]
   assert result["blessed"] and not result["failures"]
   assert m["recall_at_3_vs_exact"] >= 0.9 and m["map_at_3"] >= 0.6
-  assert set(result["per_class"]) == {"0", "1", "7"}
+  assert set(result["slices"]) == {"label=0", "label=1", "label=7"}
   assert runs["first"].output_properties("RetrievalEvaluator", "blessing")["blessed"] == 1
 
 
@@ -109,12 +116,12 @@ def test_pushed_model_answers_rest_and_query_finds_same_class_neighbours(runs, c
 def test_edge_models_carry_the_index_and_measure_int8_recall(runs):
   edge_dir = runs["first"].output_uri("EdgeExport", "edge_model")
   metrics = json.load(open(os.path.join(edge_dir, export.METRICS_FILE)))
-  assert metrics["kind"] == "embedding" and metrics["quality_metric"] == "precision_at_3"
+  assert metrics["quality_metric"] == "precision_at_3"
   int8 = metrics["models"]["tflite_int8"]
   assert 0 <= int8["recall_at_3_vs_keras"] <= 1 and int8["mean_cosine_vs_keras"] > 0.9
   assert metrics["models"]["onnx"]["max_abs_diff_vs_keras"] < 1e-4
   for name in index_lib.FILES:
-    assert os.path.exists(os.path.join(edge_dir, export.INDEX_DIR, name))
+    assert os.path.exists(os.path.join(edge_dir, "index", name))
   for name in ("model_int8.tflite", "model_float16.tflite", "model.onnx"):
     assert os.path.exists(os.path.join(edge_dir, name))
 

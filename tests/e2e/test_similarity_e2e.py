@@ -11,9 +11,11 @@ import sys
 import pytest
 
 from components.edge_export import export
-from components.embedding_eval import outcome
+from components.common import outcome
 from components.run_report import report as report_lib
 from pipelines import runners
+from pipelines import tasks
+from tests import kit
 from tests.conftest import digit_images, shuffled_labels, write_folder
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -47,6 +49,11 @@ def runs(tmp_path_factory):
   third = runners.run_task("similarity", str(out), data=str(tmp / "shuffled"), overrides=blocked,
                            emit=lambda line: None)
   return {"first": first, "second": second, "third": third, "data": data}
+
+
+def test_task_kit(runs):
+  image = str(sorted((runs["data"] / "7").glob("*.png"))[0])
+  kit.check_e2e(tasks.get("similarity"), {**runs, "worse": runs["third"]}, image, CONFIG)
 
 
 def test_every_component_ran_once_and_the_model_was_pushed(runs):
@@ -95,7 +102,7 @@ def test_edge_models_carry_the_threshold(runs):
   edge_dir = runs["first"].output_uri("EdgeExport", "edge_model")
   assert os.path.exists(os.path.join(edge_dir, "verification.json"))
   metrics = json.load(open(os.path.join(edge_dir, export.METRICS_FILE)))
-  assert metrics["kind"] == "embedding"
+  assert metrics["quality_metric"] == "precision_at_10"
   assert metrics["models"]["tflite_float32"]["max_abs_diff_vs_keras"] < 1e-4
 
 

@@ -7,7 +7,7 @@ import pytest
 from pipelines.classification import model as classification_model
 from pipelines.classification.config import TrainConfig
 from pipelines.vision import embedding
-from pipelines.vision import metrics
+from components.common import metrics
 from pipelines.vision.config import AugmentConfig, ImageConfig, MetricLearningConfig
 from tests.conftest import digit_images
 

@@ -5,8 +5,8 @@ from unittest import mock
 import numpy as np
 import pytest
 
-from pipelines.vision import metrics
-from pipelines.vision import sampling
+from components.common import metrics
+from components.common import sampling
 
 
 def test_pk_batches_cover_every_example_once_with_k_per_class():

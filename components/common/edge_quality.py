@@ -1,0 +1,46 @@
+"""Quality functions of edge contracts: how an exported model is scored on the eval split.
+
+Each takes (outputs of the exported model, transformed eval features, outputs of the Keras model,
+**params) and returns {metric: value}; `EdgeContract.quality` names one of them (or a task's own).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from components.common import metrics
+
+
+def class_scores(outputs: np.ndarray, features: Mapping[str, np.ndarray], reference: np.ndarray,
+                 labels: str = "label_xf") -> dict[str, float]:
+  """Classifiers: top-1 accuracy, top-1 agreement and the largest probability difference with
+  Keras."""
+  y = np.reshape(features[labels], [-1])
+  top1, ref_top1 = outputs.argmax(axis=1), reference.argmax(axis=1)
+  return {"accuracy": float((top1 == y).mean()),
+          "top1_agreement_with_keras": float((top1 == ref_top1).mean()),
+          "max_abs_prob_diff_vs_keras": float(np.abs(outputs - reference).max())}
+
+
+def neighbours(embeddings: np.ndarray, k: int) -> np.ndarray:
+  """Leave-one-out k nearest rows of every row (Euclidean)."""
+  ids, _ = metrics.exact_knn(embeddings, embeddings, k + 1, "euclidean")
+  return np.array([[j for j in row if j != i][:k] for i, row in enumerate(ids)])
+
+
+def embeddings(outputs: np.ndarray, features: Mapping[str, np.ndarray], reference: np.ndarray,
+               k: float = 10, labels: str = "label_xf") -> dict[str, float]:
+  """Embedding models: leave-one-out precision@k on the eval split, and recall@k of the model's
+  neighbours against the Keras model's (the retrieval cost of quantization). Metric names keep
+  the requested k; fewer eval images than k + 1 use all the others."""
+  y = np.reshape(features[labels], [-1])
+  name, k = int(k), max(1, min(int(k), len(y) - 1))
+  nn, ref_nn = neighbours(outputs, k), neighbours(reference, k)
+  cos = (outputs * reference).sum(1) / np.maximum(
+      np.linalg.norm(outputs, axis=1) * np.linalg.norm(reference, axis=1), 1e-12)
+  return {f"precision_at_{name}": float(metrics.precision_at_k(y[nn] == y[:, None]).mean()),
+          f"recall_at_{name}_vs_keras": metrics.recall_at_k(nn, ref_nn),
+          "mean_cosine_vs_keras": float(cos.mean()),
+          "max_abs_diff_vs_keras": float(np.abs(outputs - reference).max())}

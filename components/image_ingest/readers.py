@@ -1,0 +1,200 @@
+"""Ingest readers, registered by name: each lists a data source into `ImageSource`s (path, label,
+split) and names the files behind it (for the cache fingerprint). Tasks say which readers they
+accept (`Task.readers`); new annotation formats add a reader here without touching the others.
+
+  class_folders   DIR/<class>/<image>            (any source that is not a manifest)
+  csv_manifest    path,label[,split] rows         (*.csv)
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import os
+import posixpath
+from typing import Callable, Sequence
+
+from apache_beam.io.filesystems import FileSystems
+
+from components.image_ingest.ingest import hash_split
+from components.image_ingest.ingest import SPLITS
+from components.image_ingest.ingest import ImageSource
+from components.image_ingest.ingest import IngestError
+
+
+@dataclasses.dataclass(frozen=True)
+class Reader:
+  name: str
+  accepts: Callable[[str], bool]  # source -> whether this reader reads it
+  list: Callable[..., list[ImageSource]]  # (source, labels, train_percent, split_by)
+  files: Callable[[str], list]  # source -> Beam FileMetadata of every file behind it
+  # Detection tries readers by priority (lower first): catch-alls such as class folders go last.
+  priority: int = 0
+
+
+_READERS: dict[str, Reader] = {}
+
+
+def register(reader: Reader) -> Reader:
+  if reader.name in _READERS:
+    raise ValueError(f"reader {reader.name!r} is registered twice")
+  _READERS[reader.name] = reader
+  return reader
+
+
+def names() -> tuple[str, ...]:
+  return tuple(_READERS)
+
+
+def get(name: str) -> Reader:
+  if name not in _READERS:
+    raise IngestError(f"unknown ingest reader {name!r}; registered: {', '.join(_READERS)}")
+  return _READERS[name]
+
+
+def detect(source: str, accepted: Sequence[str] = ()) -> str:
+  """The first reader by priority (among `accepted`, if given) that accepts `source`."""
+  for name in sorted(accepted or _READERS, key=lambda n: get(n).priority):
+    if get(name).accepts(source):
+      return name
+  raise IngestError(f"{source}: no ingest reader of {list(accepted or _READERS)} reads it")
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared
+
+
+def _join(root: str, rel: str) -> str:
+  if "://" in rel or rel.startswith("/"):
+    return rel
+  if "://" in root:
+    return posixpath.join(root, rel)
+  return os.path.normpath(os.path.join(root, rel))
+
+
+def _rel(root: str, path: str) -> str:
+  root = root.rstrip("/") + "/"
+  return path[len(root):] if path.startswith(root) else path
+
+
+def _check_labels_present(where: str, sources: Sequence[ImageSource],
+                          labels: Sequence[str]) -> None:
+  missing = sorted(set(labels) - {s.label for s in sources})
+  if missing:
+    raise IngestError(f"{where}: configured labels {missing} have no images")
+
+
+
+# ---------------------------------------------------------------------------------------------
+# class_folders
+
+
+def list_folder(root: str, labels: Sequence[str], train_percent: int,
+                split_by: str = "file") -> list[ImageSource]:
+  """Lists `root/<label>/<file>`; the split is a hash of `<label>/<file>`.
+
+  Raises:
+    IngestError: if root has no class folders, a folder is not in the configured `labels`, or a
+      class folder holds sub-folders with files (they would otherwise be skipped silently).
+  """
+  root = root.rstrip("/")
+  if "://" not in root and not os.path.isdir(root):
+    raise IngestError(f"{root}: data folder does not exist")
+  nested = FileSystems.match([f"{root}/*/*/**"], limits=[1])[0].metadata_list
+  if nested:
+    raise IngestError(
+        f"{nested[0].path}: files in nested folders are not read; put images directly in "
+        f"{root}/<class>/ or list them in a CSV manifest")
+  results = FileSystems.match([f"{root}/*/*"])[0].metadata_list
+  sources = []
+  for meta in sorted(results, key=lambda m: m.path):
+    label = _rel(root, meta.path).split("/")[0]
+    if labels and label not in labels:
+      raise IngestError(
+          f"{root}/{label}: class folder '{label}' is not one of the configured labels "
+          f"{list(labels)}")
+    key = label if split_by == "label" else _rel(root, meta.path)
+    sources.append(ImageSource(meta.path, label, hash_split(key, train_percent)))
+  if not sources:
+    raise IngestError(f"{root}: no images found; expected one sub-folder per class")
+  _check_labels_present(root, sources, labels)
+  return sources
+
+
+def _folder_files(source: str) -> list:
+  return FileSystems.match([f"{source.rstrip('/')}/*/*"])[0].metadata_list
+
+
+# ---------------------------------------------------------------------------------------------
+# csv_manifest
+
+
+def is_manifest(source: str) -> bool:
+  return source.lower().endswith(".csv")
+
+
+def list_manifest(manifest: str, labels: Sequence[str], train_percent: int,
+                  split_by: str = "file") -> list[ImageSource]:
+  """Reads `path,label[,split]` rows (a `path,label,...` header is allowed).
+
+  Relative paths are resolved against the manifest's folder. Rows without a split are hashed.
+
+  Raises:
+    IngestError: naming the manifest and line for a malformed row, an empty or unknown label
+      (when `labels` is configured), or an unknown split.
+  """
+  try:
+    with FileSystems.open(manifest) as f:
+      text = f.read().decode("utf-8-sig")
+  except (OSError, IOError) as e:  # Beam raises BeamIOError (an IOError) for missing files.
+    raise IngestError(f"{manifest}: cannot read manifest: {e}") from None
+  except UnicodeDecodeError:
+    raise IngestError(f"{manifest}: manifest is not UTF-8 text") from None
+  root = manifest.rsplit("/", 1)[0] if "/" in manifest else "."
+  sources = []
+  for lineno, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+    if not row or all(not c.strip() for c in row):
+      continue
+    row = [c.strip() for c in row]
+    if lineno == 1 and row[0].lower() == "path":
+      continue
+    if len(row) not in (2, 3):
+      raise IngestError(
+          f"{manifest} line {lineno}: expected 'path,label[,split]', got {len(row)} fields")
+    path, label = row[0], row[1]
+    if not path:
+      raise IngestError(f"{manifest} line {lineno}: empty path")
+    if not label:
+      raise IngestError(f"{manifest} line {lineno}: empty label for {path}")
+    if labels and label not in labels:
+      raise IngestError(
+          f"{manifest} line {lineno}: unknown label '{label}' for {path}; "
+          f"configured labels are {list(labels)}")
+    if len(row) == 3 and row[2]:
+      split = row[2].lower()
+      if split not in SPLITS:
+        raise IngestError(
+            f"{manifest} line {lineno}: unknown split '{row[2]}'; use one of {list(SPLITS)}")
+    else:
+      split = hash_split(label if split_by == "label" else path, train_percent)
+    sources.append(ImageSource(_join(root, path), label, split))
+  if not sources:
+    raise IngestError(f"{manifest}: manifest lists no images")
+  _check_labels_present(manifest, sources, labels)
+  return sources
+
+
+def _manifest_files(source: str) -> list:
+  """The manifest itself and every file it lists."""
+  paths = [source] + [s.path for s in list_manifest(source, (), 50)]
+  metas = []
+  for i in range(0, len(paths), 1000):
+    for result in FileSystems.match(paths[i:i + 1000]):
+      metas.extend(result.metadata_list)
+  return metas
+
+
+register(Reader("csv_manifest", is_manifest, list_manifest, _manifest_files))
+register(Reader("class_folders", lambda source: not is_manifest(source),
+                list_folder, _folder_files, priority=100))
