@@ -86,14 +86,14 @@ def _run(args) -> int:
   from pipelines import tasks  # pylint: disable=g-import-not-at-top
   result = runners.run_task(args.task, args.output, data=args.data, config_path=args.config,
                             verbose=args.verbose)
-  _print_outcome(tasks.get(args.task), result)
+  print_outcome(tasks.get(args.task), result)
   if args.publish:
     for uri in runners.publish_outputs(result, args.publish):
       print(f"published:      {uri}")
   return 0
 
 
-def _print_outcome(task, result) -> None:
+def print_outcome(task, result) -> None:
   """Where the run's models and report are, and the task's gate (the same for every task)."""
   from components.common import outcome  # pylint: disable=g-import-not-at-top
   pushed = result.output_properties("Pusher", "pushed_model")

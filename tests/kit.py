@@ -36,9 +36,12 @@ DETERMINED_BY_INPUTS = ("ImageIngest", "StatisticsGen", "SchemaGen", "ExampleVal
 
 def check_declaration(task: Task) -> None:
   """Every dotted path imports, readers are registered, the config has the shared sections."""
+  from pipelines.vision import serving  # pylint: disable=g-import-not-at-top
   for path in (task.pipeline, task.preprocessing_fn, task.run_fn, *task.report_sections,
                task.evaluation.tfma_config or task.evaluation.component):
     assert callable(contract.load_object(path)), path
+  assert issubclass(contract.load_object(task.serving_module), serving.ServingModule)
+  assert task.features and set(task.features.values()) <= {"bytes", "int64", "float"}
   assert contract.load_task(task.ref) is task
   assert set(task.readers) <= set(readers.names()), task.readers
   defaults = task.config()
@@ -110,6 +113,7 @@ def check_e2e(task: Task, runs: dict, image_path: str, overrides: dict) -> None:
   first, second, worse = runs["first"], runs["second"], runs["worse"]
   for name, node in first.nodes.items():
     assert node.executions == 1, name
+  _check_examples(task, first.output_uri("ImageIngest", "examples"))
   assert first.output_properties(task.evaluation.node, "blessing")["blessed"] == 1
   pushed = first.output_properties("Pusher", "pushed_model")
   assert pushed["pushed"] == 1
@@ -135,6 +139,18 @@ def check_e2e(task: Task, runs: dict, image_path: str, overrides: dict) -> None:
   assert sorted(os.listdir(os.path.dirname(version_dir))) == [pushed["pushed_version"]]
   result = outcome.read(worse.output_uri(task.evaluation.node, "evaluation"))
   assert not result["blessed"] and result["failures"]
+
+
+def _check_examples(task: Task, examples_uri: str) -> None:
+  """Ingest wrote exactly the features the task declares, of the declared kinds."""
+  import glob  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  files = glob.glob(os.path.join(examples_uri, "Split-eval", "*"))
+  record = next(iter(tf.data.TFRecordDataset(files, compression_type="GZIP").take(1)))
+  example = tf.train.Example.FromString(record.numpy())
+  kinds = {k: {"bytes_list": "bytes", "int64_list": "int64", "float_list": "float"}[
+      f.WhichOneof("kind")] for k, f in example.features.feature.items()}
+  assert kinds == dict(task.features)
 
 
 def _check_predict_cli(task: Task, serving_dir: str, image_path: str) -> None:

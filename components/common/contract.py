@@ -21,6 +21,10 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 IMAGE_BYTES = "image_bytes"
+# The tf.Example features of ingested images (name -> tf.train.Feature kind): what image tasks
+# declare as `Task.features`; the task test kit checks them against ingest's output.
+IMAGE_FEATURES = {"image": "bytes", "height": "int64", "width": "int64", "channels": "int64",
+                  "label": "bytes", "source": "bytes"}
 # Written into `assets.extra/` of every exported SavedModel: {"task": name}, so `cvpipe predict`
 # knows which task's serving contract applies.
 TASK_FILE = "cvpipe_task.json"
@@ -48,6 +52,11 @@ def describe_outputs(prediction: Mapping[str, Any]) -> str:
   return "  ".join(parts)
 
 
+def serialized_examples(rows: Sequence[tuple]) -> dict[str, list]:
+  """Inputs of the `serving_examples` signature: the eval rows' serialized tf.Examples."""
+  return {"examples": [r[0] for r in rows]}
+
+
 def describe_vector(key: str) -> Callable[[Mapping[str, Any]], str]:
   """A `describe` for predictions whose main output is one vector (e.g. an embedding)."""
   return lambda prediction: f"{key} of {len(prediction[key])} dimensions"
@@ -65,6 +74,9 @@ class ServingContract:
     atol: the largest absolute difference allowed in `compare`.
     argmax_agreement: `compare` holds class scores: the top-1 class must agree on every instance.
     instances: eval rows ({"image", "label", "source"} dicts) -> REST request instances.
+    reference_signature, reference_inputs: the in-process signature whose `compare` output the
+      served one must match, and its inputs from the eval rows ((serialized example, dict)
+      pairs); by default what the evaluator scored: `serving_examples` on the examples.
     describe: one served prediction -> the line `cvpipe predict` prints for it.
   """
   outputs: tuple[str, ...]
@@ -75,6 +87,7 @@ class ServingContract:
   signature: str = "serving_default"
   reference_signature: str = "serving_examples"
   instances: Callable[[Sequence[dict]], list] = image_instances
+  reference_inputs: Callable[[Sequence[tuple]], dict] = serialized_examples
   describe: Callable[[Mapping[str, Any]], str] = describe_outputs
 
   def __post_init__(self):
@@ -167,7 +180,10 @@ class Task:
     load_config: (YAML path or None, overrides) -> run config (`<name>` section plus `infra`).
     pipeline: dotted path of `create_pipeline(task config, runtime) -> tfx Pipeline`.
     preprocessing_fn, run_fn: dotted paths for Transform and the Trainer.
+    serving_module: dotted path of the `ServingModule` class the Trainer exports.
     trainer_sections: the config sections the Trainer reads (others do not retrain).
+    features: the tf.Example features ingest writes and Transform reads, name -> kind
+      ("bytes", "int64", "float").
     readers: the ingest readers this task accepts (`components.image_ingest.readers`).
     default_data: folder -> data source of the embedded default data.
     serving, edge, evaluation: the contracts above.
@@ -183,7 +199,9 @@ class Task:
   pipeline: str
   preprocessing_fn: str
   run_fn: str
+  serving_module: str
   trainer_sections: tuple[str, ...]
+  features: Mapping[str, str]
   readers: tuple[str, ...]
   default_data: Callable[[str], str]
   serving: ServingContract

@@ -23,9 +23,13 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from components.common import contract
+
 SPLITS = ("train", "eval")
 # Formats both OpenCV (validation) and tf.io.decode_image (Transform) read.
 SUPPORTED_FORMATS = ("png", "jpeg", "gif", "bmp")
+# The features of every image example (`to_example`).
+IMAGE_FEATURES = contract.IMAGE_FEATURES
 QUARANTINE_FILE = "quarantine.jsonl"
 COUNTS_FILE = "ingest_counts.json"
 _SPLIT_COUNTS_PREFIX = "split_counts"

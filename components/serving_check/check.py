@@ -100,8 +100,11 @@ def check_serving(model_dir: str, rows: list[tuple[bytes, dict]], contract: Serv
       raise ServingCheckError(f"prediction {i} lacks keys {missing}")
   key = contract.compare
   served = np.array([p[key] for p in predictions], np.float32)
-  reference = tf.saved_model.load(model_dir).signatures[contract.reference_signature](
-      tf.constant([r[0] for r in rows]))[key].numpy().astype(np.float32)
+  reference_fn = tf.saved_model.load(model_dir).signatures[contract.reference_signature]
+  _, specs = reference_fn.structured_input_signature
+  reference = reference_fn(**{k: tf.constant(v, dtype=specs[k].dtype) for k, v in
+                              contract.reference_inputs(rows).items()})[key].numpy()
+  reference = reference.astype(np.float32)
   if served.shape != reference.shape:
     raise ServingCheckError(f"served {key} has shape {served.shape}, the evaluated signature "
                             f"gives {reference.shape}")

@@ -1,6 +1,7 @@
 """The image-classification task: what generic components and the CLI ask of it."""
 
 from components.common import edge_quality
+from components.common import contract
 from components.common.contract import EdgeContract
 from components.common.contract import Evaluation
 from components.common.contract import ServingContract
@@ -23,7 +24,9 @@ TASK = tasks.register(Task(
     pipeline="pipelines.classification.pipeline.create_pipeline",
     preprocessing_fn="pipelines.vision.transform.preprocessing_fn",
     run_fn="pipelines.classification.model.run_fn",
+    serving_module="pipelines.vision.serving.ClassifierServingModule",
     trainer_sections=("image", "train"),
+    features=contract.IMAGE_FEATURES,
     readers=("class_folders", "csv_manifest"),
     default_data=datasets.write_digits,
     serving=ServingContract(

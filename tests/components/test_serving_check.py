@@ -97,3 +97,28 @@ def test_a_contract_compares_only_its_own_output_with_its_tolerance(tmp_path, ev
   with pytest.raises(check.ServingCheckError, match=r"allowed 1e-01"):
     check.check_serving(str(tmp_path / "m"), eval_data,
                         ServingContract(outputs=("scores",), compare="scores", atol=0.1))
+
+
+class _Generator(tf.Module):
+  """A model whose request is not an image: (class id, seed) -> an image tensor."""
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="class_id"),
+                                tf.TensorSpec([None], tf.int64, name="seed")])
+  def serve(self, class_id, seed):
+    value = tf.cast(class_id * 10 + seed, tf.float32)
+    return {"image": tf.tile(value[:, None, None], [1, 4, 4])}
+
+
+def test_a_contract_whose_requests_are_not_images(tmp_path):
+  module = _Generator()
+  path = str(tmp_path / "g")
+  tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+  rows = [(b"", {"label": "3", "source": ""}), (b"", {"label": "5", "source": ""})]
+  generator = ServingContract(
+      outputs=("image",), compare="image", inputs={"class_id": "int64", "seed": "int64"},
+      instances=lambda rows: [{"class_id": int(r["label"]), "seed": 1} for r in rows],
+      reference_signature="serving_default",
+      reference_inputs=lambda rows: {"class_id": [int(r[1]["label"]) for r in rows],
+                                     "seed": [1] * len(rows)})
+  report = check.check_serving(path, rows, generator)
+  assert report["instances"] == 2 and report["max_abs_diff"] == 0.0

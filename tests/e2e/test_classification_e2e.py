@@ -104,11 +104,11 @@ def test_task_kit(runs):
 
 def test_cli_prints_the_gate_and_predict_prints_the_class(runs, capsys):
   from pipelines import cli
-  cli._print_outcome(tasks.get("classification"), runs["first"])
+  cli.print_outcome(tasks.get("classification"), runs["first"])
   printed = capsys.readouterr().out
   assert "gate:           sparse_categorical_accuracy = " in printed
   assert "(lower bound 0.6: ok)" in printed and "(blessed for edge)" in printed
-  cli._print_outcome(tasks.get("classification"), runs["third"])
+  cli.print_outcome(tasks.get("classification"), runs["third"])
   printed = capsys.readouterr().out
   assert "NOT pushed (the Evaluator did not bless it)" in printed
   assert "FAILED" in printed and "the serving model was not blessed" in printed

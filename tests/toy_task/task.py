@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from components.common import contract
 from components.common.contract import EdgeContract
 from components.common.contract import Evaluation
 from components.common.contract import ServingContract
@@ -28,7 +29,9 @@ TASK = tasks.register(Task(
     pipeline="tests.toy_task.pipeline.create_pipeline",
     preprocessing_fn="pipelines.vision.transform.preprocessing_fn",
     run_fn="tests.toy_task.model.run_fn",
+    serving_module="tests.toy_task.model.BrightnessServingModule",
     trainer_sections=("image", "train"),
+    features=contract.IMAGE_FEATURES,
     readers=("class_folders",),
     default_data=datasets.write_digits,
     serving=ServingContract(outputs=("brightness",), compare="brightness",
