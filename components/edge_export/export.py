@@ -152,8 +152,11 @@ def dequantize(q: np.ndarray, detail: dict) -> np.ndarray:
 
 def to_onnx(model: keras.Model, path: str, opset: int = 15) -> None:
   import tf2onnx  # pylint: disable=g-import-not-at-top
-  spec = [tf.TensorSpec([None, *x.shape[1:]], x.dtype, name=x.name.split(":")[0])
-          for x in model.inputs]
+  # One input is named "image" (what edge runtimes were promised); several keep Keras's names.
+  names = (["image"] if len(model.inputs) == 1 else
+           [x.name.split(":")[0] for x in model.inputs])
+  spec = [tf.TensorSpec([None, *x.shape[1:]], x.dtype, name=name)
+          for name, x in zip(names, model.inputs)]
   tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset, output_path=path)
 
 
