@@ -85,11 +85,17 @@ def _run(args) -> int:
   from pipelines import runners  # pylint: disable=g-import-not-at-top
   from pipelines import tasks  # pylint: disable=g-import-not-at-top
   result = runners.run_task(args.task, args.output, data=args.data, config_path=args.config,
-                            verbose=args.verbose)
+                            verbose=args.verbose, quiet_console=True)
   print_outcome(tasks.get(args.task), result)
   if args.publish:
     for uri in runners.publish_outputs(result, args.publish):
       print(f"published:      {uri}")
+  if not args.verbose:
+    # TensorFlow objects collected at interpreter exit print "Exception ignored in ...
+    # AtomicFunction.__del__" tracebacks: noise for the log, not the console.
+    sys.stdout.flush()
+    with open(result.log_file, "a") as log:
+      os.dup2(log.fileno(), 2)
   return 0
 
 
@@ -101,6 +107,11 @@ def print_outcome(task, result) -> None:
   blessed = bool(result.output_properties(evaluator, "blessing").get("blessed"))
   edge = result.output_properties("EdgeExport", "edge_model")
   print(f"\nfinished in {result.wall_seconds:.0f}s")
+  examples = result.output_properties("ImageIngest", "examples")
+  if examples:
+    print(f"data:           {examples.get('num_train', 0)} train, "
+          f"{examples.get('num_eval', 0)} eval examples, "
+          f"{examples.get('num_quarantined', 0)} files quarantined (reasons in the report)")
   if pushed.get("pushed"):
     print(f"serving model:  {pushed['pushed_destination']}  (TF Serving version "
           f"{pushed.get('pushed_version')})")
@@ -219,14 +230,17 @@ def _query(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
   args = _parser().parse_args(argv)
-  from components.image_ingest.ingest import IngestError  # pylint: disable=g-import-not-at-top
+  # Light imports only: TensorFlow and Beam load inside the command (a run logs their noise).
+  from components.common.errors import IngestError  # pylint: disable=g-import-not-at-top
+  from components.common.errors import QueryError  # pylint: disable=g-import-not-at-top
   from pipelines.cloud import CloudError  # pylint: disable=g-import-not-at-top
   from pipelines.config_loader import ConfigError  # pylint: disable=g-import-not-at-top
-  from components.embedding_index.query import QueryError  # pylint: disable=g-import-not-at-top
+  from pipelines.runners import RunError  # pylint: disable=g-import-not-at-top
   try:
     return {"run": _run, "compile": _compile, "submit": _submit, "predict": _predict,
             "query": _query}[args.command](args)
-  except (ConfigError, IngestError, CloudError, QueryError, PredictError, FileNotFoundError) as e:
+  except (ConfigError, IngestError, CloudError, QueryError, PredictError, RunError,
+          FileNotFoundError) as e:
     print(f"cvpipe: error: {e}", file=sys.stderr)
     return 2
 

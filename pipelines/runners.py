@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import fcntl
 import logging
 import os
 import sys
@@ -75,6 +76,77 @@ def kubeflow_runtime(task: str, infra: InfraConfig, data_source: str) -> Pipelin
       enable_cache=infra.enable_cache)
 
 
+class RunError(RuntimeError):
+  """A local run cannot start or did not finish; the message names the component, file or
+  setting at fault and, once the run started, the log."""
+
+
+LOCK_FILE = ".cvpipe.lock"
+
+
+@contextlib.contextmanager
+def output_lock(output_dir: str) -> Iterator[None]:
+  """Holds an exclusive lock on `output_dir` for one run: a second run on the same folder (its
+  ML Metadata store and serving directory) refuses instead of corrupting them."""
+  try:
+    os.makedirs(output_dir, exist_ok=True)
+    handle = open(os.path.join(output_dir, LOCK_FILE), "a+")
+  except OSError as e:
+    raise RunError(f"{output_dir}: cannot write the output folder: {e.strerror or e}") from None
+  with handle:
+    try:
+      fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      handle.seek(0)
+      holder = handle.read().strip() or "another process"
+      raise RunError(f"{output_dir}: another cvpipe run ({holder}) is using this output folder; "
+                     "wait for it to finish or pass another --output") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}")
+    handle.flush()
+    try:
+      yield
+    finally:
+      handle.truncate(0)
+      fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def console_to_log(log_file: str, enabled: bool = True) -> Iterator[Callable[[str], None]]:
+  """Sends everything written to stdout and stderr at the file-descriptor level (TensorFlow's
+  C++ messages, Keras epoch lines, Beam and subprocess output) to `log_file`; yields a function
+  that prints one line on the real console. Disabled (--verbose): both stay on the console."""
+  sys.stdout.flush()
+  sys.stderr.flush()
+  console = os.fdopen(os.dup(1), "w", buffering=1)
+
+  def say(line: str) -> None:
+    console.write(line + "\n")
+
+  if not enabled:
+    try:
+      yield say
+    finally:
+      console.close()
+    return
+  os.makedirs(os.path.dirname(log_file), exist_ok=True)
+  saved = (os.dup(1), os.dup(2))
+  with open(log_file, "a") as log:
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    try:
+      yield say
+    finally:
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os.dup2(saved[0], 1)
+      os.dup2(saved[1], 2)
+      os.close(saved[0])
+      os.close(saved[1])
+      console.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # Progress
 
@@ -88,17 +160,20 @@ class _ProgressHandler(logging.Handler):
     self._emit = emit
     self._start = 0.0
     self._cached = False
+    self.current: str | None = None  # the component running now
 
   def emit(self, record: logging.LogRecord) -> None:
     msg, args = record.msg, record.args or ()
     if msg == "Component %s is running.":
       self._start, self._cached = time.monotonic(), False
       node = args[0]
+      self.current = node
       self._emit(f"[{self._index(node)}/{len(self._nodes)}] {node} ...")
     elif msg in ("A cached execution %d is used.", "Skipping execution for %s"):
       self._cached = True
     elif msg == "Component %s is finished.":
       node = args[0]
+      self.current = None
       how = "cached" if self._cached else f"done in {time.monotonic() - self._start:.1f}s"
       self._emit(f"[{self._index(node)}/{len(self._nodes)}] {node} {how}")
 
@@ -117,7 +192,7 @@ class _KnownNoise(logging.Filter):
 
 @contextlib.contextmanager
 def _logging_for_run(node_ids: list[str], log_file: str, verbose: bool,
-                     emit: Callable[[str], None]) -> Iterator[None]:
+                     emit: Callable[[str], None]) -> Iterator[_ProgressHandler]:
   """INFO logs go to `log_file`; the console gets progress lines and warnings (all if verbose)."""
   import absl.logging  # pylint: disable=g-import-not-at-top
   os.makedirs(os.path.dirname(log_file), exist_ok=True)
@@ -141,7 +216,7 @@ def _logging_for_run(node_ids: list[str], log_file: str, verbose: bool,
   root.addHandler(file_handler)
   absl_logger.addHandler(progress)
   try:
-    yield
+    yield progress
   finally:
     absl_logger.removeHandler(progress)
     root.removeHandler(file_handler)
@@ -211,6 +286,7 @@ class LocalRunResult:
   layout: LocalLayout
   nodes: dict[str, NodeResult]
   wall_seconds: float
+  log_file: str = ""
 
   def _output(self, node: str, key: str) -> dict:
     outs = self.nodes.get(node)
@@ -224,22 +300,38 @@ class LocalRunResult:
     return self._output(node, key).get("properties", {})
 
 
+def log_path(layout: LocalLayout) -> str:
+  stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+  return os.path.join(layout.logs_dir, f"run-{stamp}.log")
+
+
 def run_local(pipeline, layout: LocalLayout, verbose: bool = False,
-              emit: Callable[[str], None] = print) -> LocalRunResult:
-  """Runs a TFX pipeline with LocalDagRunner, printing a progress line per component."""
+              emit: Callable[[str], None] = print, log_file: str | None = None
+              ) -> LocalRunResult:
+  """Runs a TFX pipeline with LocalDagRunner, printing a progress line per component.
+
+  Raises:
+    RunError: naming the component that failed, the first line of its error and the log.
+  """
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
   node_ids = [c.id for c in pipeline.components]
-  stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-  log_file = os.path.join(layout.logs_dir, f"run-{stamp}.log")
+  log_file = log_file or log_path(layout)
   emit(f"running {pipeline.pipeline_info.pipeline_name}: {len(node_ids)} components "
        f"(full log: {log_file})")
   start = time.monotonic()
-  with _logging_for_run(node_ids, log_file, verbose, emit):
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+  with _logging_for_run(node_ids, log_file, verbose, emit) as progress:
+    try:
+      tfx.orchestration.LocalDagRunner().run(pipeline)
+    except Exception as e:  # pylint: disable=broad-except  # every failure: one clear line
+      logging.exception("the run failed")
+      lines = str(e).strip().splitlines()
+      reason = lines[0] if lines else type(e).__name__
+      where = f"{progress.current} failed" if progress.current else "the run failed"
+      raise RunError(f"{where}: {reason} (full log: {log_file})") from e
   return LocalRunResult(pipeline.pipeline_info.pipeline_name, layout,
                         node_results(os.path.abspath(layout.metadata_path),
                                      pipeline.pipeline_info.pipeline_name),
-                        time.monotonic() - start)
+                        time.monotonic() - start, log_file)
 
 
 def compile_kubeflow(pipeline, image: str, output_file: str) -> str:
@@ -270,20 +362,36 @@ def _create_pipeline(task, cfg, runtime):
 
 def run_task(task_name: str, output_dir: str, data: str | None = None,
              config_path: str | None = None, overrides: dict | None = None,
-             verbose: bool = False, emit: Callable[[str], None] = print) -> LocalRunResult:
-  """Runs a task's pipeline locally: config, data (embedded default if none), fingerprint, run."""
-  from components.image_ingest import ingest  # pylint: disable=g-import-not-at-top
-  from components.image_ingest import readers  # pylint: disable=g-import-not-at-top
+             verbose: bool = False, emit: Callable[[str], None] | None = None,
+             quiet_console: bool = False) -> LocalRunResult:
+  """Runs a task's pipeline locally: config, data (embedded default if none), fingerprint, run.
+
+  Holds the output folder's lock for the whole run. With `quiet_console` (the CLI without
+  --verbose), everything TensorFlow, Beam and Keras write goes to the run's log and the console
+  shows `emit`'s lines only (default `emit`: the console).
+
+  Raises:
+    RunError: the output folder is locked by another run or not writable, or a component failed.
+  """
   task, run_cfg, cfg, source = _load(task_name, config_path, overrides, data)
   layout = LocalLayout(os.path.abspath(output_dir))
-  if not source:
-    source = task.default_data(layout.data_dir)
-    emit(f"data: embedded default, written to {source}")
-  elif "://" not in source:
-    source = os.path.abspath(source)
-  runtime = local_runtime(task_name, run_cfg.infra, layout, source,
-                          ingest.input_fingerprint(source, readers.detect(source, task.readers)))
-  return run_local(_create_pipeline(task, cfg, runtime), layout, verbose=verbose, emit=emit)
+  with output_lock(layout.output_dir):
+    log_file = log_path(layout)
+    with console_to_log(log_file, enabled=quiet_console and not verbose) as say:
+      # Imported here: TensorFlow's and Beam's import-time messages belong in the log.
+      from components.image_ingest import ingest  # pylint: disable=g-import-not-at-top
+      from components.image_ingest import readers  # pylint: disable=g-import-not-at-top
+      emit = emit or say
+      if not source:
+        source = task.default_data(layout.data_dir)
+        emit(f"data: embedded default, written to {source}")
+      elif "://" not in source:
+        source = os.path.abspath(source)
+      runtime = local_runtime(task_name, run_cfg.infra, layout, source,
+                              ingest.input_fingerprint(source,
+                                                       readers.detect(source, task.readers)))
+      return run_local(_create_pipeline(task, cfg, runtime), layout, verbose=verbose, emit=emit,
+                       log_file=log_file)
 
 
 def compile_task(task_name: str, data: str | None = None, config_path: str | None = None,

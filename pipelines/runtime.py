@@ -8,8 +8,6 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from tfx import v1 as tfx
-
 
 @dataclasses.dataclass(frozen=True)
 class PipelineRuntime:
@@ -28,4 +26,5 @@ class PipelineRuntime:
   def metadata_connection_config(self):
     if self.metadata_path is None:
       return None
+    from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
     return tfx.orchestration.metadata.sqlite_metadata_connection_config(self.metadata_path)

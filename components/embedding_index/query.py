@@ -11,6 +11,7 @@ import html
 import tensorflow as tf
 
 from components.common import artifact_io
+from components.common.errors import QueryError
 from components.embedding_eval import figures
 from components.embedding_index import bundle
 from components.embedding_index import embed
@@ -18,10 +19,6 @@ from components.embedding_index import index as index_lib
 from components.image_ingest import ingest
 from components.run_report import report as report_lib
 from components.serving_check import rest
-
-
-class QueryError(ValueError):
-  """A query image or the index directory is unusable; the message names the file."""
 
 
 def _read(path: str) -> bytes:

@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import contract
+from components.common.errors import IngestError  # noqa: F401  (raised here, caught by the CLI)
 
 SPLITS = ("train", "eval")
 # Formats both OpenCV (validation) and tf.io.decode_image (Transform) read.
@@ -33,10 +34,6 @@ IMAGE_FEATURES = contract.IMAGE_FEATURES
 QUARANTINE_FILE = "quarantine.jsonl"
 COUNTS_FILE = "ingest_counts.json"
 _SPLIT_COUNTS_PREFIX = "split_counts"
-
-
-class IngestError(ValueError):
-  """The data source cannot be ingested; the message names the file and the reason."""
 
 
 @dataclasses.dataclass(frozen=True)

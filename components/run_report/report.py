@@ -109,6 +109,19 @@ def sample_grid(images: Sequence[bytes], truths: Sequence[str], preds: Sequence[
   return grid
 
 
+def _line(img: np.ndarray, a, b, color) -> None:
+  cv2.line(img, a, b, color, 2, cv2.LINE_AA)
+
+
+def _dashed_line(img: np.ndarray, a, b, color, dash: int = 6) -> None:
+  length = max(1.0, float(np.hypot(b[0] - a[0], b[1] - a[1])))
+  for t in np.arange(0, length, 2 * dash):
+    p = (int(a[0] + (b[0] - a[0]) * t / length), int(a[1] + (b[1] - a[1]) * t / length))
+    e = min(t + dash, length)
+    q = (int(a[0] + (b[0] - a[0]) * e / length), int(a[1] + (b[1] - a[1]) * e / length))
+    _line(img, p, q, color)
+
+
 _COLORS = [(180, 100, 30), (30, 120, 230), (60, 160, 60), (40, 40, 200), (150, 80, 150)]
 
 
@@ -138,12 +151,12 @@ def curves_image(history: dict[str, list[float]], width: int = 360, height: int 
       n = max(len(values_) - 1, 1)
       pts = [(int(left + (right - left) * j / n),
               int(bottom - (bottom - top) * (v - lo) / (hi - lo))) for j, v in enumerate(values_)]
-      for j, (a, b) in enumerate(zip(pts, pts[1:])):
-        if not dashed or j % 2 == 0:
-          cv2.line(img, a, b, color, 2, cv2.LINE_AA)
+      for a, b in zip(pts, pts[1:]):
+        (_dashed_line if dashed else _line)(img, a, b, color)
       if len(pts) == 1:
         cv2.circle(img, pts[0], 3, color, -1)
-    cv2.putText(img, name, (left, 15), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, f"{name}  (train solid, eval dashed)", (left, 15), font, 0.4, (0, 0, 0), 1,
+                cv2.LINE_AA)
     cv2.putText(img, f"{hi:.3g}", (2, top + 8), font, 0.35, (80, 80, 80), 1, cv2.LINE_AA)
     cv2.putText(img, f"{lo:.3g}", (2, bottom), font, 0.35, (80, 80, 80), 1, cv2.LINE_AA)
     cv2.putText(img, f"epochs: {len(history[name])}", (left, height - 6), font, 0.35,

@@ -1,0 +1,72 @@
+"""What a local run shows and refuses: the output folder's lock, an unwritable output folder, a
+failing component as one `cvpipe: error:` line, and a console with cvpipe's own lines only."""
+
+import fcntl
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pipelines import runners
+from tests.conftest import digit_images, write_folder
+
+
+def test_a_second_run_on_the_same_output_refuses(tmp_path):
+  with runners.output_lock(str(tmp_path)):
+    with pytest.raises(runners.RunError, match=rf"{tmp_path}: another cvpipe run \(pid "
+                                              rf"{os.getpid()}\) is using this output folder"):
+      runners.run_task("classification", str(tmp_path), data=str(tmp_path / "none"))
+  # Released: the next run gets past the lock (and stops at the missing data folder).
+  with pytest.raises(runners.RunError, match="ImageIngest failed: .*data folder does not exist"):
+    runners.run_task("classification", str(tmp_path), data=str(tmp_path / "none"),
+                     emit=lambda line: None)
+
+
+def test_the_lock_is_held_by_a_process_not_a_file(tmp_path):
+  (tmp_path / runners.LOCK_FILE).write_text("pid 1")  # a stale file from a killed run
+  with runners.output_lock(str(tmp_path)):
+    with open(tmp_path / runners.LOCK_FILE) as f:
+      with pytest.raises(BlockingIOError):
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_an_unwritable_output_folder_is_named(tmp_path):
+  blocker = tmp_path / "file"
+  blocker.write_text("")
+  with pytest.raises(runners.RunError, match=rf"{blocker}/out: cannot write the output folder"):
+    runners.run_task("classification", str(blocker / "out"))
+
+
+def test_console_to_log_sends_fd_output_to_the_log(tmp_path):
+  log = tmp_path / "logs" / "run.log"
+  script = (
+      "import os, sys\n"
+      "from pipelines import runners\n"
+      f"with runners.console_to_log({str(log)!r}) as say:\n"
+      "  print('python print'); os.write(2, b'C++ message\\n'); say('progress line')\n"
+      "print('after')\n")
+  proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                        cwd=os.path.dirname(os.path.dirname(__file__)), check=True)
+  assert proc.stdout == "progress line\nafter\n" and proc.stderr == ""
+  assert log.read_text() == "python print\nC++ message\n"
+
+
+@pytest.mark.slow
+def test_a_failing_component_is_one_error_line_naming_it_and_the_log(tmp_path):
+  """Every file quarantined: ImageIngest fails; the CLI prints one line, exit 2, no traceback."""
+  data = tmp_path / "data"
+  write_folder(data, digit_images(classes=(0, 1), per_class=3))
+  for path in data.glob("*/*.png"):
+    path.write_bytes(b"not an image")
+  proc = subprocess.run(
+      [sys.executable, "-m", "pipelines.cli", "run", "classification", "--data", str(data),
+       "--output", str(tmp_path / "out")], capture_output=True, text=True, timeout=600,
+      cwd=os.path.dirname(os.path.dirname(__file__)))
+  assert proc.returncode == 2
+  err = proc.stderr.strip().splitlines()
+  assert len(err) == 1, proc.stderr
+  assert err[0].startswith("cvpipe: error: ImageIngest failed: ")
+  assert "is empty" in err[0] and f"(full log: {tmp_path}/out/logs/run-" in err[0]
+  assert "Traceback" not in proc.stdout + proc.stderr
+  assert "cuFFT" not in proc.stdout + proc.stderr  # TensorFlow's C++ noise is in the log
