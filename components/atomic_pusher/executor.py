@@ -1,17 +1,21 @@
-"""A Pusher executor whose version directories appear complete or not at all.
+"""A Pusher executor that never exposes an unfinished model version to a server.
 
 TFX's filesystem Pusher copies files straight into `<base>/<version>/`, so a model server polling
-the base directory can see a half-copied version. This executor copies into a hidden staging
-directory beside it (`<base>/.staging-<version>`, which TF Serving ignores: it is not a number) and
-renames it into place. On local and POSIX filesystems the rename is atomic; on object stores such
-as GCS it is a copy, after which `saved_model.pb`, copied last by TFX's own convention, marks the
-version complete. Used as `Pusher(..., custom_executor_spec=ExecutorClassSpec(AtomicPushExecutor))`.
+the base directory can see a half-copied version. On local and POSIX filesystems this executor
+copies into a hidden staging directory beside it (`<base>/.staging-<version>`, which TF Serving
+ignores: it is not a number) and renames it into place atomically. On object stores (gs://, s3://)
+a "rename" copies object by object in listing order, so `saved_model.pb` would land before
+`variables/`: there the version is written in place with `saved_model.pb` last (TF Serving loads a
+SavedModel version only once its `saved_model.pb` exists), and versions left without one by a
+killed push are removed before the next push. Used as `Pusher(...,
+custom_executor_spec=ExecutorClassSpec(AtomicPushExecutor))`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from typing import Any
 
@@ -26,9 +30,35 @@ from tfx.utils import io_utils
 from tfx.utils import proto_utils
 
 
-def push_atomically(model_path: str, base_directory: str, version: str) -> str:
-  """Copies the SavedModel at `model_path` to `base_directory/version` all at once.
+SAVED_MODEL_FILE = "saved_model.pb"
 
+
+def renames_atomically(path: str) -> bool:
+  """Whether renaming a folder under `path` is atomic (local/POSIX) rather than a per-object copy
+  (object stores)."""
+  return "://" not in path
+
+
+def remove_partial_versions(base_directory: str) -> list[str]:
+  """Deletes numeric version folders without `saved_model.pb` (a push killed midway on an object
+  store); returns them."""
+  removed = []
+  for version in serving_versions(base_directory):
+    path = os.path.join(base_directory, version)
+    if not fileio.exists(os.path.join(path, SAVED_MODEL_FILE)):
+      fileio.rmtree(path)
+      removed.append(path)
+  return removed
+
+
+def push_atomically(model_path: str, base_directory: str, version: str,
+                    atomic_rename: bool | None = None) -> str:
+  """Copies the SavedModel at `model_path` to `base_directory/version` so that no server sees
+  it before it is complete.
+
+  Args:
+    atomic_rename: stage and rename (default: when `renames_atomically(base_directory)`), or
+      write in place with `saved_model.pb` last.
   Returns:
     The final version directory.
   Raises:
@@ -37,15 +67,18 @@ def push_atomically(model_path: str, base_directory: str, version: str) -> str:
   final = os.path.join(base_directory, version)
   if fileio.exists(final):
     raise FileExistsError(f"{final}: model version already exists; versions are immutable")
-  staging = os.path.join(base_directory, f".staging-{version}")
-  if fileio.exists(staging):
-    fileio.rmtree(staging)  # left over from a push that was killed midway
+  if atomic_rename is None:
+    atomic_rename = renames_atomically(base_directory)
   fileio.makedirs(base_directory)
-  io_utils.copy_dir(model_path, staging, deny_regex_patterns=[r"saved_model\.pb"])
-  saved_model = os.path.join(model_path, "saved_model.pb")
+  target = os.path.join(base_directory, f".staging-{version}") if atomic_rename else final
+  if atomic_rename and fileio.exists(target):
+    fileio.rmtree(target)  # left over from a push that was killed midway
+  io_utils.copy_dir(model_path, target, deny_regex_patterns=[re.escape(SAVED_MODEL_FILE) + "$"])
+  saved_model = os.path.join(model_path, SAVED_MODEL_FILE)
   if fileio.exists(saved_model):
-    io_utils.copy_file(saved_model, os.path.join(staging, "saved_model.pb"))
-  fileio.rename(staging, final)
+    io_utils.copy_file(saved_model, os.path.join(target, SAVED_MODEL_FILE))
+  if atomic_rename:
+    fileio.rename(target, final)
   return final
 
 
@@ -110,6 +143,9 @@ class AtomicPushExecutor(pusher_executor.Executor):
       serving_path = os.path.join(base, version)
       logging.info("Model is already served as %s; no new version.", serving_path)
     else:
+      for path in remove_partial_versions(base):
+        logging.warning("Removed %s: a version without saved_model.pb left by a killed push.",
+                        path)
       version = next_version(base)
       serving_path = push_atomically(model_path, base, version)
       logging.info("Model pushed to serving path %s.", serving_path)

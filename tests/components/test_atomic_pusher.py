@@ -1,3 +1,4 @@
+import io
 import os
 import shutil
 
@@ -86,3 +87,132 @@ def test_push_needs_both_the_evaluator_and_the_serving_check(saved_model, tmp_pa
   assert push.get_int_custom_property("pushed") == pushed
   versions = os.listdir(serving) if serving.exists() else []
   assert len(versions) == pushed
+
+
+class _ObjectStore:
+  """A fake object store (scheme fakeobj://) over a local folder: a folder rename is a copy of
+  each object in listing order, as on GCS, and every object write is checked by `watch`."""
+
+  root = ""
+  watch = None
+
+  @classmethod
+  def filesystem(cls):
+    from tfx.dsl.io.plugins import local
+
+    def real(path):
+      return os.path.join(cls.root, str(path)[len("fakeobj://"):])
+
+    def fake(path):
+      return "fakeobj://" + os.path.relpath(path, cls.root)
+
+    class Fs(local.LocalFilesystem):
+      SUPPORTED_SCHEMES = ["fakeobj://"]
+
+      @staticmethod
+      def open(name, mode="r"):
+        path = real(name) if str(name).startswith("fakeobj://") else str(name)
+        if "w" not in mode:
+          return open(path, mode)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+
+        class Upload(io.FileIO):
+          """An object appears when its upload completes (on close)."""
+
+          def close(self):
+            super().close()
+            cls.watch()
+        return Upload(path, "w")
+
+      @staticmethod
+      def exists(path):
+        return os.path.exists(real(path))
+
+      @staticmethod
+      def isdir(path):
+        return os.path.isdir(real(path))
+
+      @staticmethod
+      def listdir(path):
+        return os.listdir(real(path))
+
+      @staticmethod
+      def makedirs(path):
+        os.makedirs(real(path), exist_ok=True)
+
+      @staticmethod
+      def rmtree(path):
+        shutil.rmtree(real(path))
+
+      @staticmethod
+      def walk(top, topdown=True, onerror=None):
+        for d, dirs, files in os.walk(real(top), topdown=topdown):
+          yield fake(d), dirs, files
+
+      @staticmethod
+      def copy(src, dst, overwrite=False):
+        src_path = real(src) if str(src).startswith("fakeobj://") else str(src)
+        os.makedirs(os.path.dirname(real(dst)), exist_ok=True)
+        shutil.copyfile(src_path, real(dst))
+        cls.watch()
+
+      @staticmethod
+      def rename(src, dst, overwrite=False):
+        objects = sorted(os.path.relpath(os.path.join(d, f), real(src))
+                         for d, _, files in os.walk(real(src)) for f in files)
+        for rel in objects:  # object by object, in listing order
+          os.makedirs(os.path.dirname(os.path.join(real(dst), rel)), exist_ok=True)
+          shutil.copyfile(os.path.join(real(src), rel), os.path.join(real(dst), rel))
+          cls.watch()
+        shutil.rmtree(real(src))
+
+    return Fs
+
+
+@pytest.fixture
+def object_store(tmp_path, saved_model):
+  """Registers fakeobj:// and records every moment a server could load an incomplete version."""
+  from tfx.dsl.io import filesystem_registry
+  _ObjectStore.root = str(tmp_path / "bucket")
+  expected = sorted(os.path.relpath(os.path.join(d, f), saved_model)
+                    for d, _, files in os.walk(saved_model) for f in files)
+  incomplete = []
+
+  def watch():
+    base = os.path.join(_ObjectStore.root, "serving")
+    for version in (os.listdir(base) if os.path.isdir(base) else []):
+      folder = os.path.join(base, version)
+      if version.isdigit() and os.path.exists(os.path.join(folder, "saved_model.pb")):
+        present = sorted(os.path.relpath(os.path.join(d, f), folder)
+                         for d, _, files in os.walk(folder) for f in files)
+        if present != expected:
+          incomplete.append(present)
+
+  _ObjectStore.watch = staticmethod(watch)
+  registry = filesystem_registry.DEFAULT_FILESYSTEM_REGISTRY
+  fs = _ObjectStore.filesystem()
+  registry.register(fs, priority=0)
+  yield incomplete
+  registry._preferred_filesystem_by_scheme.pop("fakeobj://", None)
+
+
+def test_a_rename_on_an_object_store_would_expose_a_half_written_version(object_store,
+                                                                         saved_model):
+  """The bug the in-place push avoids: staging + rename lands saved_model.pb before variables/."""
+  executor.push_atomically(str(saved_model), "fakeobj://serving", "5", atomic_rename=True)
+  assert object_store == [["saved_model.pb"]]
+
+
+def test_object_store_push_writes_in_place_with_saved_model_last(object_store, saved_model):
+  assert not executor.renames_atomically("gs://b/serving")
+  final = executor.push_atomically(str(saved_model), "fakeobj://serving", "6")
+  assert final == "fakeobj://serving/6" and object_store == []
+  assert sorted(os.listdir(os.path.join(_ObjectStore.root, "serving"))) == ["6"]
+
+
+def test_partial_versions_of_a_killed_push_are_removed(tmp_path, saved_model):
+  base = tmp_path / "serving"
+  executor.push_atomically(str(saved_model), str(base), "1")
+  (base / "2" / "variables").mkdir(parents=True)  # killed before saved_model.pb was written
+  assert executor.remove_partial_versions(str(base)) == [str(base / "2")]
+  assert sorted(os.listdir(base)) == ["1"]
