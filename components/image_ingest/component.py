@@ -36,6 +36,8 @@ class ImageIngestSpec(ComponentSpec):
       "train_percent": ExecutionParameter(type=int),
       "max_file_bytes": ExecutionParameter(type=int),
       "max_pixels": ExecutionParameter(type=int),
+      # The channels Transform decodes to: files are validated with that same decoder.
+      "channels": ExecutionParameter(type=int),
       # faces.AlignConfig fields; absent: no face detection.
       "face_align": ExecutionParameter(type=Dict[str, float], optional=True),
       # "file" (hash of the path) or "label" (hash of the class: whole classes held out).
@@ -71,7 +73,8 @@ class ImageIngestExecutor(base_beam_executor.BaseBeamExecutor):
         max_pixels=exec_properties["max_pixels"],
         face_align=_json(exec_properties.get("face_align")),
         split_by=exec_properties.get("split_by") or "file",
-        reader=exec_properties.get("reader") or "")
+        reader=exec_properties.get("reader") or "",
+        channels=exec_properties.get("channels") or 0)
     examples.set_int_custom_property("num_train", summary["examples"]["train"])
     examples.set_int_custom_property("num_eval", summary["examples"]["eval"])
     examples.set_int_custom_property("num_quarantined", summary["quarantined"])
@@ -86,10 +89,11 @@ class ImageIngest(base_beam_component.BaseBeamComponent):
   def __init__(self, source: str, reader: str, labels: tuple[str, ...] = (),
                train_percent: int = 80, max_file_bytes: int = 20 << 20,
                max_pixels: int = 40_000_000, face_align: dict | None = None,
-               split_by: str = "file", input_fingerprint: str = "", code_version: str = ""):
+               split_by: str = "file", channels: int = 0, input_fingerprint: str = "",
+               code_version: str = ""):
     super().__init__(ImageIngestSpec(
         source=source, reader=reader, labels=list(labels), train_percent=train_percent,
-        max_file_bytes=max_file_bytes, max_pixels=max_pixels,
+        max_file_bytes=max_file_bytes, max_pixels=max_pixels, channels=channels,
         face_align={k: float(v) for k, v in face_align.items()} if face_align else None,
         split_by=split_by, input_fingerprint=input_fingerprint, code_version=code_version,
         examples=types.Channel(type=standard_artifacts.Examples)))

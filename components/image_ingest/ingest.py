@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import os
+import re
 import struct
+import warnings
 from typing import Iterable, Iterator, Sequence
 
 import apache_beam as beam
@@ -27,11 +30,13 @@ from components.common import contract
 from components.common.errors import IngestError  # noqa: F401  (raised here, caught by the CLI)
 
 SPLITS = ("train", "eval")
-# Formats both OpenCV (validation) and tf.io.decode_image (Transform) read.
+# Formats TensorFlow's decoder (Transform, serving) reads; others OpenCV reads are stored as PNG.
 SUPPORTED_FORMATS = ("png", "jpeg", "gif", "bmp")
 # The features of every image example (`to_example`).
 IMAGE_FEATURES = contract.IMAGE_FEATURES
 QUARANTINE_FILE = "quarantine.jsonl"
+# Files stored as a lossless PNG (TensorFlow cannot decode the original): {"path", "label", "note"}.
+CONVERTED_FILE = "converted.jsonl"
 COUNTS_FILE = "ingest_counts.json"
 _SPLIT_COUNTS_PREFIX = "split_counts"
 
@@ -47,8 +52,10 @@ class ImageSource:
 class ImageInfo:
   height: int
   width: int
-  channels: int
-  format: str
+  channels: int  # as decoded with the configured channels
+  format: str  # of the file
+  data: bytes = b""  # what the example stores (the file, or a lossless PNG of it)
+  note: str = ""  # why the stored bytes differ from the file ("" when they do not)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,15 +123,21 @@ def sniff_format(data: bytes) -> str | None:
     return "gif"
   if data.startswith(b"BM"):
     return "bmp"
+  if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+    return "webp"
+  if data[:4] in (b"II*\x00", b"MM\x00*"):
+    return "tiff"
   return None
 
 
 def _is_truncated(data: bytes, fmt: str) -> bool:
+  """No end marker. JPEGs may carry bytes after their end-of-image marker (phone cameras append
+  trailers), so only a JPEG with no end marker at all counts as truncated."""
   tail = data.rstrip(b"\x00")
   if fmt == "png":
     return b"IEND" not in tail[-12:]
   if fmt == "jpeg":
-    return not tail.rstrip(b"\r\n ").endswith(b"\xff\xd9")
+    return b"\xff\xd9" not in data[2:]
   if fmt == "gif":
     return not tail.endswith(b";")
   if fmt == "bmp":
@@ -132,31 +145,79 @@ def _is_truncated(data: bytes, fmt: str) -> bool:
   return False
 
 
-def validate_image(data: bytes, max_file_bytes: int, max_pixels: int) -> ImageInfo | str:
-  """Returns the image's info, or the reason it must be quarantined."""
+def header_pixels(data: bytes) -> tuple[str, int] | None:
+  """("WxH", pixels) from the image's header without decoding it (Pillow opens lazily), or None
+  when Pillow cannot read the header."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  try:
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+      with Image.open(io.BytesIO(data)) as image:
+        width, height = image.size
+        return f"{width}x{height}", width * height
+  except Image.DecompressionBombError as e:  # over Pillow's own limit: its message has the size
+    match = re.search(r"\((\d+) pixels\)", str(e))
+    return ("larger than Pillow's limit", int(match.group(1))) if match else None
+  except Exception:  # pylint: disable=broad-except  # any unreadable header: decode decides
+    return None
+
+
+def validate_image(data: bytes, max_file_bytes: int, max_pixels: int,
+                   channels: int = 0) -> ImageInfo | str:
+  """The image's info, or the reason it must be quarantined. `info.data` is what the example
+  stores: the file's bytes when TensorFlow's decoder (`components.common.images.decode`, what
+  Transform and serving use) reads them with `channels`, else a lossless PNG of what OpenCV (WebP,
+  TIFF, 16-bit, CMYK, ...) or TensorFlow with any channel count (animated GIFs) decodes."""
   if not data:
     return "empty file (0 bytes)"
   if len(data) > max_file_bytes:
     return f"file is {len(data)} bytes, over max_file_bytes={max_file_bytes}"
-  fmt = sniff_format(data)
-  if fmt is None:
-    return f"not a supported image (supported formats: {', '.join(SUPPORTED_FORMATS)})"
+  fmt = sniff_format(data) or "unknown"
+  header = header_pixels(data)
+  if header and header[1] > max_pixels:
+    return (f"image is {header[0]} = {header[1]} pixels by its header, over "
+            f"max_pixels={max_pixels} (not decoded)")
   if _is_truncated(data, fmt):
     return f"truncated {fmt} file (no end-of-image marker)"
-  image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-  if image is None and fmt == "gif":
-    # OpenCV builds may lack GIF; TensorFlow reads it (and is what Transform uses).
+  from components.common import images  # pylint: disable=g-import-not-at-top
+  try:
+    decoded = images.decode(data, channels).numpy()
+    stored, note = data, ""
+  except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as e:
+    converted = _lossless_png(data)
+    if converted is None:
+      return (f"not an image TensorFlow or OpenCV can decode ({fmt}: TensorFlow says "
+              f"{images.reason(e)})")
+    stored, note = converted, f"converted {fmt} to PNG: {images.reason(e)}"
     try:
-      image = tf.io.decode_gif(data).numpy()[0]
-    except tf.errors.InvalidArgumentError:
-      image = None
-  if image is None or image.size == 0:
-    return f"{fmt} file cannot be decoded"
-  height, width = image.shape[:2]
+      decoded = images.decode(stored, channels).numpy()
+    except tf.errors.OpError as e2:
+      return f"{fmt} file cannot be decoded even as PNG: {images.reason(e2)}"
+  if decoded.size == 0:
+    return f"{fmt} file decodes to an empty image"
+  height, width = decoded.shape[:2]
   if height * width > max_pixels:
     return f"image is {width}x{height} = {height * width} pixels, over max_pixels={max_pixels}"
-  channels = 1 if image.ndim == 2 else image.shape[2]
-  return ImageInfo(height=height, width=width, channels=channels, format=fmt)
+  return ImageInfo(height=height, width=width, channels=int(decoded.shape[2]), format=fmt,
+                   data=stored, note=note)
+
+
+def _lossless_png(data: bytes) -> bytes | None:
+  """A PNG of the first frame of what OpenCV (BGR/BGRA, 8 or 16 bits) or TensorFlow (any
+  channels: animated GIFs) decodes, or None."""
+  image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+  if image is None:
+    try:
+      rgb = tf.io.decode_image(data, channels=0, expand_animations=False).numpy()
+    except tf.errors.OpError:
+      return None
+    image = rgb[..., ::-1] if rgb.shape[-1] in (3, 4) else rgb  # RGB(A) -> BGR(A) for imencode
+  if image is None or image.size == 0:
+    return None
+  if image.dtype not in (np.uint8, np.uint16):
+    return None
+  ok, buf = cv2.imencode(".png", image)
+  return buf.tobytes() if ok else None
 
 
 def to_example(data: bytes, info: ImageInfo, label: str, source: str) -> tf.train.Example:
@@ -178,8 +239,9 @@ def to_example(data: bytes, info: ImageInfo, label: str, source: str) -> tf.trai
 
 
 def read_and_validate(src: ImageSource, max_file_bytes: int, max_pixels: int,
-                      aligner=None) -> tuple[str, object]:
-  """("ok", (split, serialized example)) or ("quarantine", record dict)."""
+                      aligner=None, channels: int = 0) -> tuple[str, object]:
+  """("ok", (split, serialized example, note)) or ("quarantine", record dict). A non-empty note
+  says why the stored bytes differ from the file (a lossless PNG conversion)."""
   try:
     with FileSystems.open(src.path, compression_type="uncompressed") as f:
       data = f.read(max_file_bytes + 1)
@@ -188,19 +250,19 @@ def read_and_validate(src: ImageSource, max_file_bytes: int, max_pixels: int,
   if len(data) > max_file_bytes:
     return "quarantine", {"path": src.path, "label": src.label,
                           "reason": f"file is over max_file_bytes={max_file_bytes}"}
-  result = validate_image(data, max_file_bytes, max_pixels)
+  result = validate_image(data, max_file_bytes, max_pixels, channels)
   if isinstance(result, str):
     return "quarantine", {"path": src.path, "label": src.label, "reason": result}
   if aligner is not None:  # face mode: the example holds the aligned face crop
-    data = aligner.align(data)
-    if isinstance(data, str):
-      return "quarantine", {"path": src.path, "label": src.label, "reason": data}
-    result = validate_image(data, max_file_bytes, max_pixels)
+    aligned = aligner.align(result.data)
+    if isinstance(aligned, str):
+      return "quarantine", {"path": src.path, "label": src.label, "reason": aligned}
+    result = validate_image(aligned, max_file_bytes, max_pixels, channels)
     if isinstance(result, str):
       return "quarantine", {"path": src.path, "label": src.label,
                             "reason": f"aligned face: {result}"}
-  example = to_example(data, result, src.label, src.path)
-  return "ok", (src.split, example.SerializeToString())
+  example = to_example(result.data, result, src.label, src.path)
+  return "ok", (src.split, example.SerializeToString(), result.note)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,9 +271,11 @@ def read_and_validate(src: ImageSource, max_file_bytes: int, max_pixels: int,
 
 class _ValidateFn(beam.DoFn):
 
-  def __init__(self, max_file_bytes: int, max_pixels: int, face_align: dict | None = None):
+  def __init__(self, max_file_bytes: int, max_pixels: int, face_align: dict | None = None,
+               channels: int = 0):
     self._max_file_bytes = max_file_bytes
     self._max_pixels = max_pixels
+    self._channels = channels
     self._face_align = face_align
     self._aligner = None
 
@@ -221,9 +285,14 @@ class _ValidateFn(beam.DoFn):
       self._aligner = faces.FaceAligner(faces.AlignConfig(**self._face_align))
 
   def process(self, src: ImageSource) -> Iterator:
-    kind, value = read_and_validate(src, self._max_file_bytes, self._max_pixels, self._aligner)
+    kind, value = read_and_validate(src, self._max_file_bytes, self._max_pixels, self._aligner,
+                                    self._channels)
     if kind == "ok":
-      yield value
+      split, example, note = value
+      if note:
+        yield beam.pvalue.TaggedOutput("converted", json.dumps(
+            {"path": src.path, "label": src.label, "note": note}, sort_keys=True))
+      yield split, example
     else:
       yield beam.pvalue.TaggedOutput("quarantine", json.dumps(value, sort_keys=True))
 
@@ -233,15 +302,17 @@ def split_dir(examples_uri: str, split: str) -> str:
 
 
 def build_ingest(pipeline: beam.Pipeline, sources: Sequence[ImageSource], out_dir: str,
-                 max_file_bytes: int, max_pixels: int, face_align: dict | None = None) -> None:
-  """Adds the ingest steps to `pipeline`: validate (and align faces when `face_align` holds
-  `faces.AlignConfig` fields), write TFRecords per split and quarantine."""
+                 max_file_bytes: int, max_pixels: int, face_align: dict | None = None,
+                 channels: int = 0) -> None:
+  """Adds the ingest steps to `pipeline`: validate with the serving decoder at `channels` (and
+  align faces when `face_align` holds `faces.AlignConfig` fields), write TFRecords per split, the
+  quarantine and the list of files stored as lossless PNG conversions."""
   results = (
       pipeline
       | "ListedImages" >> beam.Create(list(sources), reshuffle=True)
       | "ReadAndValidate" >> beam.ParDo(
-          _ValidateFn(max_file_bytes, max_pixels, face_align)).with_outputs(
-              "quarantine", main="ok"))
+          _ValidateFn(max_file_bytes, max_pixels, face_align, channels)).with_outputs(
+              "quarantine", "converted", main="ok"))
   ok = results.ok
   for split in SPLITS:
     _ = (ok
@@ -258,6 +329,9 @@ def build_ingest(pipeline: beam.Pipeline, sources: Sequence[ImageSource], out_di
   _ = (results.quarantine
        | "WriteQuarantine" >> beam.io.WriteToText(
            os.path.join(out_dir, QUARANTINE_FILE), shard_name_template=""))
+  _ = (results.converted
+       | "WriteConverted" >> beam.io.WriteToText(
+           os.path.join(out_dir, CONVERTED_FILE), shard_name_template=""))
 
 
 def summarize(out_dir: str, source: str, listed: int) -> dict:
@@ -277,8 +351,10 @@ def summarize(out_dir: str, source: str, listed: int) -> dict:
   for q in quarantine:
     key = q["reason"].split(" (")[0].split(":")[0]
     reasons[key] = reasons.get(key, 0) + 1
+  converted = _read_jsonl(os.path.join(out_dir, CONVERTED_FILE))
   summary = {"source": source, "listed": listed, "examples": counts,
-             "quarantined": len(quarantine), "quarantine_reasons": reasons}
+             "quarantined": len(quarantine), "quarantine_reasons": reasons,
+             "converted_to_png": len(converted)}
   if sum(counts.values()) + len(quarantine) != listed:
     raise IngestError(f"{source}: {listed} images listed but {sum(counts.values())} written and "
                       f"{len(quarantine)} quarantined; refusing to lose images silently")
@@ -286,6 +362,8 @@ def summarize(out_dir: str, source: str, listed: int) -> dict:
     f.write(json.dumps(summary, indent=1, sort_keys=True).encode())
   for q in quarantine:
     logging.warning("quarantined %s: %s", q["path"], q["reason"])
+  for c in converted:
+    logging.info("stored %s as PNG (%s)", c["path"], c["note"])
   logging.info("ingest: %s examples, %d quarantined %s", counts, len(quarantine), reasons)
   check_splits(source, counts, "valid images")
   return summary
@@ -310,7 +388,10 @@ def read_examples(out_dir: str, split: str, limit: int = -1) -> list[tuple[bytes
 
 
 def read_quarantine(out_dir: str) -> list[dict]:
-  path = os.path.join(out_dir, QUARANTINE_FILE)
+  return _read_jsonl(os.path.join(out_dir, QUARANTINE_FILE))
+
+
+def _read_jsonl(path: str) -> list[dict]:
   if not FileSystems.exists(path):
     return []
   with FileSystems.open(path) as f:
@@ -320,16 +401,17 @@ def read_quarantine(out_dir: str) -> list[dict]:
 def run_ingest(pipeline: beam.Pipeline, source: str, out_dir: str, labels: Iterable[str] = (),
                train_percent: int = 80, max_file_bytes: int = 20 << 20,
                max_pixels: int = 40_000_000, face_align: dict | None = None,
-               split_by: str = "file", reader: str = "") -> dict:
+               split_by: str = "file", reader: str = "", channels: int = 0) -> dict:
   """Lists, validates and writes `source` into `out_dir/Split-{train,eval}/` (runs `pipeline`).
 
   With `face_align` (`faces.AlignConfig` fields), every image is replaced by its aligned face crop
-  and images without a face are quarantined.
+  and images without a face are quarantined. `channels` is what Transform decodes (0: as stored):
+  each file is validated with that same decoder.
 
   Returns:
     The summary: examples per split, quarantine count and reasons.
   """
   sources = list_sources(source, tuple(labels), train_percent, split_by, reader)
   with pipeline as p:
-    build_ingest(p, sources, out_dir, max_file_bytes, max_pixels, face_align)
+    build_ingest(p, sources, out_dir, max_file_bytes, max_pixels, face_align, channels)
   return summarize(out_dir, source, len(sources))

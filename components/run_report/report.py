@@ -265,6 +265,8 @@ def render(title: str, task: str, evaluation: dict, blessed: bool, serving_check
       data_rows=[("source", ingest_summary.get("source", "")),
                  ("listed files", ingest_summary.get("listed")),
                  *[(f"{k} examples", v) for k, v in counts.items()],
+                 ("stored as lossless PNG (converted.jsonl)",
+                  ingest_summary.get("converted_to_png", 0)),
                  ("quarantined", len(quarantine))],
       quarantine=quarantine,
       quarantine_rows=[(q["path"], q.get("label", ""), q["reason"]) for q in quarantine[:200]],

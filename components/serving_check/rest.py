@@ -8,6 +8,7 @@ SavedModel signature, so tests and `cvpipe predict` exercise exactly what TF Ser
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
 import sys
@@ -17,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import contract
+from components.common import images
 
 
 class RequestError(ValueError):
@@ -50,19 +52,28 @@ def load(model_dir: str):
     raise FileNotFoundError(f"{model_dir}: cannot load the SavedModel: {e}") from None
 
 
-def _decode(value: Any) -> Any:
+def _decode(value: Any, where: str = "") -> Any:
   if isinstance(value, dict) and set(value) == {"b64"}:
-    return base64.b64decode(value["b64"])
+    try:
+      return base64.b64decode(value["b64"], validate=True)
+    except (binascii.Error, TypeError, ValueError) as e:
+      raise RequestError(f"{where}: invalid base64 in 'b64': {e}") from None
   if isinstance(value, list):
-    return [_decode(v) for v in value]
+    return [_decode(v, where) for v in value]
   return value
+
+
+def _run(fn, kwargs, columns: dict) -> dict:
+  tensors = {k: tf.constant(v, dtype=kwargs[k].dtype) for k, v in columns.items()}
+  return fn(**tensors)
 
 
 def predict(model_dir: str, request: dict, loaded=None) -> dict:
   """Answers a REST predict request (row 'instances' or columnar 'inputs' format).
 
   Raises:
-    RequestError: for a malformed request or an unknown signature, as TF Serving would (400).
+    RequestError: for a malformed request, an unknown signature, or an instance the model cannot
+      take (bad base64, bytes that are no image), naming the instance, as TF Serving answers 400.
   """
   loaded = loaded or load(latest_version_dir(model_dir))
   name = request.get("signature_name", "serving_default")
@@ -77,24 +88,34 @@ def predict(model_dir: str, request: dict, loaded=None) -> dict:
       raise RequestError("'instances' must be a non-empty list")
     if len(input_names) == 1 and not (isinstance(instances[0], dict)
                                       and set(instances[0]) == set(input_names)):
-      columns = {input_names[0]: [_decode(i) for i in instances]}
+      columns = {input_names[0]: [_decode(x, f"instance {i}") for i, x in enumerate(instances)]}
     else:
-      columns = {k: [_decode(i[k]) for i in instances] for k in input_names}
+      try:
+        columns = {k: [_decode(x[k], f"instance {i}") for i, x in enumerate(instances)]
+                   for k in input_names}
+      except (KeyError, TypeError) as e:
+        raise RequestError(f"every instance needs the inputs {input_names}: missing {e}") from None
     row_format = True
   elif "inputs" in request:
     inputs = request["inputs"]
-    columns = ({k: _decode(inputs[k]) for k in input_names} if isinstance(inputs, dict)
-               else {input_names[0]: _decode(inputs)})
+    columns = ({k: _decode(inputs[k], f"input {k}") for k in input_names}
+               if isinstance(inputs, dict) else {input_names[0]: _decode(inputs, "inputs")})
     row_format = False
   else:
     raise RequestError("request needs 'instances' or 'inputs'")
   try:
-    tensors = {k: tf.constant(v, dtype=kwargs[k].dtype) for k, v in columns.items()}
-    outputs = fn(**tensors)
+    outputs = _run(fn, kwargs, columns)
   except (tf.errors.InvalidArgumentError, ValueError, TypeError) as e:
-    # TensorFlow's message continues with graph node traces: the first line says what failed.
-    reason = (getattr(e, "message", "") or str(e)).strip().splitlines()[0]
-    raise RequestError(f"cannot run signature {name!r} on the request: {reason}") from None
+    where = "the request"
+    if row_format:  # name the first instance that fails on its own
+      n = len(next(iter(columns.values())))
+      for i in range(n):
+        try:
+          _run(fn, kwargs, {k: v[i:i + 1] for k, v in columns.items()})
+        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as one:
+          where, e = f"instance {i}", one
+          break
+    raise RequestError(f"{where}: cannot run signature {name!r}: {images.reason(e)}") from None
   plain = {k: _to_json(v.numpy()) for k, v in outputs.items()}
   if not row_format:
     return {"outputs": plain}

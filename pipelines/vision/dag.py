@@ -54,7 +54,8 @@ def data_half(task: Task, data: DataConfig, image: ImageConfig, runtime: Pipelin
       source=runtime.data_source, reader=readers.detect(runtime.data_source, task.readers),
       labels=data.labels, train_percent=data.train_percent,
       max_file_bytes=data.max_file_bytes, max_pixels=data.max_pixels,
-      face_align=face_align, split_by=split_by, input_fingerprint=runtime.input_fingerprint,
+      face_align=face_align, split_by=split_by, channels=image.channels,
+      input_fingerprint=runtime.input_fingerprint,
       code_version=code_version(ImageIngest))
   statistics = tfx.components.StatisticsGen(examples=ingest.outputs["examples"])
   schema = tfx.components.SchemaGen(statistics=statistics.outputs["statistics"],

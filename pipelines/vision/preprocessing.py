@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from components.common import images as image_codec
+
 # Pixels are scaled to [0, 1]: model_input = pixel * SCALE + OFFSET. Edge runtimes apply the same.
 SCALE = 1.0 / 255.0
 OFFSET = 0.0
@@ -25,7 +27,7 @@ def decode_and_resize(image_bytes: tf.Tensor, height: int, width: int,
   image_bytes = tf.reshape(image_bytes, [-1])
 
   def one(data):
-    image = tf.io.decode_image(data, channels=channels, expand_animations=False)
+    image = image_codec.decode(data, channels)
     image = tf.image.resize(tf.cast(image, tf.float32), [height, width], antialias=True)
     return image
 

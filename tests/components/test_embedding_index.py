@@ -73,7 +73,7 @@ def test_cvpipe_query_names_the_bad_file_or_directory(tmp_path, capsys):
   model.mkdir(parents=True)
   (model / "saved_model.pb").write_bytes(b"")
   assert cli.main(["query", "--index", str(model.parent), str(bad)]) == 2
-  assert f"{bad}: not a supported image" in capsys.readouterr().err
+  assert f"{bad}: not an image TensorFlow or OpenCV can decode" in capsys.readouterr().err
   assert cli.main(["query", "--index", str(tmp_path / "missing"), str(bad)]) == 2
   assert "no such model directory" in capsys.readouterr().err
   with pytest.raises(query.QueryError, match="not a retrieval model with an index"):

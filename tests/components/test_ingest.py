@@ -35,9 +35,10 @@ def test_valid_png_and_jpeg_report_their_shape():
     (lambda: b"", "empty file"),
     (lambda: _png()[:-20], "truncated png"),
     (lambda: _jpeg()[: len(_jpeg()) // 2], "truncated jpeg"),
-    (lambda: b"hello, not an image\n" * 4, "not a supported image"),
-    (lambda: b"II*\x00" + b"\x00" * 100, "not a supported image"),  # TIFF: TF cannot decode it
-    (lambda: _png()[:8] + b"\x00" * 40 + b"IEND\xaeB`\x82", "png file cannot be decoded"),
+    (lambda: b"hello, not an image\n" * 4, "not an image TensorFlow or OpenCV can decode"),
+    (lambda: b"II*\x00" + b"\x00" * 100, "not an image TensorFlow or OpenCV can decode (tiff"),
+    (lambda: _png()[:8] + b"\x00" * 40 + b"IEND\xaeB`\x82",
+     "not an image TensorFlow or OpenCV can decode (png"),
 ])
 def test_bad_images_get_a_reason(make, reason):
   result = ingest.validate_image(make(), 1 << 20, 10_000)
@@ -88,7 +89,7 @@ def test_folder_ingest_writes_examples_and_quarantines_each_bad_kind(tmp_path, d
   assert quarantine.keys() == {"zero.png", "truncated.png", "notes.png", "huge.png"}
   assert quarantine["zero.png"].startswith("empty file")
   assert quarantine["truncated.png"].startswith("truncated png")
-  assert quarantine["notes.png"].startswith("not a supported image")
+  assert quarantine["notes.png"].startswith("not an image TensorFlow or OpenCV can decode")
   assert "over max_pixels" in quarantine["huge.png"]
   assert summary["quarantined"] == 4
   counts = json.loads((out / ingest.COUNTS_FILE).read_text())

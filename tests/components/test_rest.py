@@ -54,3 +54,30 @@ def test_bad_requests_are_request_errors(model_dir):
 def test_missing_model_is_a_clear_error(tmp_path):
   with pytest.raises(FileNotFoundError, match="no SavedModel"):
     serving.latest_version_dir(str(tmp_path))
+
+
+class _Decoder(tf.Module):
+  """Decodes images like the serving graph does."""
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+  def serve(self, image_bytes):
+    sizes = tf.map_fn(lambda b: tf.shape(tf.io.decode_image(b, channels=1,
+                                                            expand_animations=False))[0],
+                      image_bytes, fn_output_signature=tf.int32)
+    return {"height": sizes}
+
+
+def test_bad_base64_and_non_image_bytes_name_the_instance(tmp_path):
+  import cv2
+  import numpy as np
+  module = _Decoder()
+  tf.saved_model.save(module, str(tmp_path / "1"),
+                      signatures={"serving_default": module.serve.get_concrete_function()})
+  png = cv2.imencode(".png", np.zeros((5, 4), np.uint8))[1].tobytes()
+  ok = serving.predict(str(tmp_path), {"instances": [_b64(png)]})
+  assert ok["predictions"] == [{"height": 5}]
+  with pytest.raises(serving.RequestError, match=r"^instance 1: invalid base64"):
+    serving.predict(str(tmp_path), {"instances": [_b64(png), {"b64": "***"}]})
+  with pytest.raises(serving.RequestError,
+                     match=r"^instance 2: cannot run signature 'serving_default': "):
+    serving.predict(str(tmp_path), {"instances": [_b64(png), _b64(png), _b64(b"hello")]})
