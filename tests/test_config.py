@@ -86,9 +86,10 @@ def test_retrieval_config_checks_autoencoder_sizes_and_names_bad_keys():
   assert cfg.evaluation.lower_bounds() == {"map_at_5": 0.7, "recall_at_5_vs_exact": 0.9}
 
 
-def test_local_beam_args_are_empty_in_memory_so_tfx_builds_no_ephemeral_package():
+def test_local_beam_args_name_the_direct_runner_mode():
   from pipelines.infra import InfraConfig, LocalBeamConfig
-  assert InfraConfig().local_beam_args() == []
+  assert InfraConfig().local_beam_args() == ["--runner=DirectRunner",
+                                             "--direct_running_mode=in_memory"]
   multi = InfraConfig(local=LocalBeamConfig(direct_running_mode="multi_processing", num_workers=2))
   assert multi.local_beam_args() == ["--runner=DirectRunner",
                                      "--direct_running_mode=multi_processing",
