@@ -10,7 +10,6 @@ response's keys and that the contract's compared output matches what the evaluat
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
