@@ -60,6 +60,26 @@ def write(evaluation_dir: str, blessing_dir: str, result: dict) -> None:
     f.write("\n".join(result["failures"]) + "\n")
 
 
+def publish(evaluate, evaluation, blessing) -> dict:
+  """What a custom evaluator component does with its artifacts: runs `evaluate(local evaluation
+  folder) -> outcome`, writes the outcome and the blessing marker (copied to gs:// and the like
+  when the artifacts live there), sets the `blessed` property the Pusher checks and each numeric
+  metric as a property of the evaluation, and logs the failures. Returns the outcome."""
+  import logging  # pylint: disable=g-import-not-at-top
+  from components.common import artifact_io  # pylint: disable=g-import-not-at-top
+  with artifact_io.local_output_dir(evaluation.uri) as ev, \
+      artifact_io.local_output_dir(blessing.uri) as bl:
+    result = evaluate(ev)
+    write(ev, bl, result)
+  blessing.set_int_custom_property("blessed", int(result["blessed"]))
+  for name, value in result["metrics"].items():
+    if isinstance(value, (int, float)):
+      evaluation.set_float_custom_property(name, float(value))
+  for f in result["failures"]:
+    logging.warning("not blessed: %s", f)
+  return result
+
+
 def read(evaluation_dir: str) -> dict | None:
   """The outcome of any evaluator's `ModelEvaluation` folder, or None when it holds none."""
   from components.common import artifact_io  # pylint: disable=g-import-not-at-top

@@ -7,33 +7,17 @@ custom property `blessed`), which TFX's Pusher checks. Lower bounds arrive as a 
 """
 
 import os
-from typing import Callable, Dict
+from typing import Dict
 
-from absl import logging
 from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
-from components.common import artifact_io
 from components.common import outcome
 from components.embedding_eval import retrieval
 from components.embedding_eval import verification
 from components.common import keras_bundle
 from components.image_ingest import ingest
-
-
-def _gate(evaluate: Callable[[str], dict], evaluation, blessing) -> None:
-  """Runs `evaluate(local evaluation dir)`, writes its outcome and sets the properties."""
-  with artifact_io.local_output_dir(evaluation.uri) as ev, \
-      artifact_io.local_output_dir(blessing.uri) as bl:
-    result = evaluate(ev)
-    outcome.write(ev, bl, result)
-  blessing.set_int_custom_property("blessed", int(result["blessed"]))
-  for name, value in result["metrics"].items():
-    if isinstance(value, (int, float)):
-      evaluation.set_float_custom_property(name, float(value))
-  for f in result["failures"]:
-    logging.warning("not blessed: %s", f)
 
 
 @tfx.dsl.components.component
@@ -50,7 +34,7 @@ def RetrievalEvaluator(
   """Blesses an indexed model only if every configured metric meets its lower bound."""
   del code_version  # keys TFX's cache to the code that runs here
   rows = ingest.read_examples(examples.uri, "eval", max_queries)
-  _gate(lambda out: retrieval.evaluate(
+  outcome.publish(lambda out: retrieval.evaluate(
       path_utils.serving_model_path(model.uri), os.path.join(model.uri, keras_bundle.KERAS_DIR), rows,
       out, k=k, lower_bounds=lower_bounds or {}), evaluation, blessing)
 
@@ -70,7 +54,7 @@ def VerificationEvaluator(
   """Blesses a verification model only if every configured metric meets its lower bound."""
   del code_version
   rows = ingest.read_examples(examples.uri, "eval")
-  _gate(lambda out: verification.evaluate(
+  outcome.publish(lambda out: verification.evaluate(
       path_utils.serving_model_path(model.uri), os.path.join(model.uri, keras_bundle.KERAS_DIR), rows,
       out, far=far, max_positive=max_positive_pairs, max_negative=max_negative_pairs,
       lower_bounds=lower_bounds or {}), evaluation, blessing)

@@ -30,8 +30,6 @@ from components.common import contract
 from components.common.errors import IngestError  # noqa: F401  (raised here, caught by the CLI)
 
 SPLITS = ("train", "eval")
-# Formats TensorFlow's decoder (Transform, serving) reads; others OpenCV reads are stored as PNG.
-SUPPORTED_FORMATS = ("png", "jpeg", "gif", "bmp")
 # The features of every image example (`to_example`).
 IMAGE_FEATURES = contract.IMAGE_FEATURES
 QUARANTINE_FILE = "quarantine.jsonl"

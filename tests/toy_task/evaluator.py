@@ -7,7 +7,6 @@ from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
-from components.common import artifact_io
 from components.common import outcome
 from components.image_ingest import ingest
 
@@ -37,11 +36,7 @@ def BrightnessEvaluator(
                                      [r[0] for r in rows])
   mae = float(np.abs(predicted - true).mean())
   ok = mae <= max_mae
-  result = outcome.new(
+  outcome.publish(lambda _: outcome.new(
       "Brightness", {"mae": mae, "examples": float(len(rows))},
       {"mae": {"upper_bound": max_mae, "value": mae, "ok": ok}},
-      [] if ok else [f"mae = {mae:.4f} is above the upper bound {max_mae}"])
-  with artifact_io.local_output_dir(evaluation.uri) as ev, \
-      artifact_io.local_output_dir(blessing.uri) as bl:
-    outcome.write(ev, bl, result)
-  blessing.set_int_custom_property("blessed", int(ok))
+      [] if ok else [f"mae = {mae:.4f} is above the upper bound {max_mae}"]), evaluation, blessing)
