@@ -7,10 +7,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import errno
 import fcntl
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
 from typing import Callable, Iterator
 
@@ -300,6 +303,43 @@ class LocalRunResult:
     return self._output(node, key).get("properties", {})
 
 
+_DISK_FULL = ("No space left on device", "database or disk is full", "Disk quota exceeded")
+
+
+def disk_full_reason(error: BaseException, folders: list[str]) -> str | None:
+  """If `error` (or what caused it) is a full disk, one line naming where: the file the OS
+  refused, else the fullest of `folders`' filesystems, with its free space. None otherwise.
+
+  A full disk reaches a run as an `OSError` without a file name (Keras, zipfile), a TensorFlow
+  error, or ML Metadata's "database or disk is full"."""
+  chain, seen = [], error
+  while seen is not None and len(chain) < 20:
+    chain.append(seen)
+    seen = seen.__cause__ or seen.__context__
+  if not any(m in str(e) for e in chain for m in _DISK_FULL) and not any(
+      isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) for e in chain):
+    return None
+  named = next((e.filename for e in chain if isinstance(e, OSError) and e.filename), None)
+  usage = []
+  for folder in folders:
+    path = folder
+    while path and not os.path.exists(path):
+      path = os.path.dirname(path)
+    try:
+      usage.append((shutil.disk_usage(path).free, folder))
+    except OSError:
+      continue
+  if named:
+    where = str(named)
+  elif usage:
+    where = min(usage)[1]
+  else:
+    where = folders[0] if folders else "?"
+  free = next((f for f, folder in usage if str(where).startswith(folder)), None)
+  tail = f" ({free / 1024 ** 2:.1f} MiB free there)" if free is not None else ""
+  return f"no space left on device writing to {where}{tail}; free some space and rerun"
+
+
 def log_path(layout: LocalLayout) -> str:
   stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
   return os.path.join(layout.logs_dir, f"run-{stamp}.log")
@@ -325,7 +365,8 @@ def run_local(pipeline, layout: LocalLayout, verbose: bool = False,
     except Exception as e:  # pylint: disable=broad-except  # every failure: one clear line
       logging.exception("the run failed")
       lines = str(e).strip().splitlines()
-      reason = lines[0] if lines else type(e).__name__
+      reason = disk_full_reason(e, [layout.output_dir, tempfile.gettempdir()]) or (
+          lines[0] if lines else type(e).__name__)
       where = f"{progress.current} failed" if progress.current else "the run failed"
       raise RunError(f"{where}: {reason} (full log: {log_file})") from e
   return LocalRunResult(pipeline.pipeline_info.pipeline_name, layout,

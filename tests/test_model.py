@@ -7,7 +7,8 @@ import tf_keras as keras
 from pipelines.classification import model
 from pipelines.vision import transform
 from pipelines.classification.config import ImageConfig, TrainConfig
-from pipelines.vision import backbones, preprocessing
+from pipelines.vision import backbones, preprocessing, training
+from pipelines.vision.config import AugmentConfig
 from tests.conftest import digit_images
 
 
@@ -46,7 +47,7 @@ def _digits_dataset():
 def test_training_reduces_loss_small_cnn():
   ds, _, _ = _digits_dataset()
   m = model.build_classifier(3, ImageConfig(16, 16, 1), TrainConfig())
-  history = model.train_classifier(m, ds, ds, TrainConfig(epochs=6, early_stopping_patience=0))
+  history = model.train_classifier(m, ds, ds, TrainConfig(epochs=6, early_stopping_patience=0), 48)
   assert history["loss"][-1] < 0.5 * history["loss"][0]
 
 
@@ -55,13 +56,40 @@ def test_mobilenet_fine_tuning_unfreezes_top_layers_only():
   cfg = TrainConfig(model="mobilenet_v2", epochs=1, fine_tune_epochs=1, fine_tune_layers=5,
                     early_stopping_patience=0)
   m = model.build_classifier(3, ImageConfig(16, 16, 1), cfg)
-  history = model.train_classifier(m, ds, ds, cfg)
+  history = model.train_classifier(m, ds, ds, cfg, 48)
   assert len(history["loss"]) == 2
   base = model._backbone(m)  # pylint: disable=protected-access
   trainable = [layer.name for layer in base.layers if layer.trainable_weights]
   assert trainable and all(layer.name in trainable
                            for layer in base.layers[-5:] if layer.trainable_weights)
   assert not base.layers[1].trainable_weights
+
+
+@pytest.mark.parametrize("configured, expect_learns", [(0.9, False), (0.0, True)])
+def test_small_data_evaluates_with_fresh_batch_norm_statistics(configured, expect_learns):
+  # 48 images in batches of 16: 3 steps per epoch. With momentum 0.9 the moving statistics are
+  # still near their initial values after 4 epochs (12 steps), so inference-mode predictions
+  # are at chance although training learned; the automatic momentum makes them fresh.
+  _, x, y = _digits_dataset()
+  ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(48, seed=0).batch(16)
+  cfg = TrainConfig(epochs=4, early_stopping_patience=0, lr_schedule="constant",
+                    batch_norm_momentum=configured,
+                    augment=AugmentConfig(rotation=0, zoom=0, contrast=0))
+  m = model.build_classifier(3, ImageConfig(16, 16, 1), cfg)
+  model.train_classifier(m, ds, ds, cfg, len(x))
+  accuracy = float(np.mean(np.argmax(m.predict(x, verbose=0), -1) == y))
+  assert (accuracy > 0.8) == expect_learns, accuracy
+
+
+def test_batch_norm_momentum_follows_steps_per_epoch():
+  assert training.batch_norm_momentum(3) == 0.5
+  assert training.batch_norm_momentum(30) == pytest.approx(0.05 ** (1 / 30))
+  assert training.batch_norm_momentum(1875) == 0.99
+  assert training.batch_norm_momentum(3, configured=0.9) == 0.9
+  m = model.build_classifier(3, ImageConfig(16, 16, 1), TrainConfig(model="mobilenet_v2"))
+  assert training.set_batch_norm_momentum(m, 0.7) > 10  # the nested MobileNetV2's too
+  assert {l.momentum for l in m.submodules
+          if isinstance(l, keras.layers.BatchNormalization)} == {0.7}
 
 
 def test_augmentation_is_random_in_training_and_identity_in_inference():
@@ -83,7 +111,7 @@ def test_learning_rate_schedules(schedule):
   ds, _, _ = _digits_dataset()
   cfg = TrainConfig(epochs=3, lr_schedule=schedule, early_stopping_patience=0)
   m = model.build_classifier(3, ImageConfig(16, 16, 1), cfg)
-  history = model.train_classifier(m, ds, ds, cfg)
+  history = model.train_classifier(m, ds, ds, cfg, 48)
   final_lr = float(keras.backend.get_value(m.optimizer.learning_rate))
   if schedule == "cosine":
     lrs = [float(v) for v in history["lr"]]

@@ -70,3 +70,43 @@ def test_a_failing_component_is_one_error_line_naming_it_and_the_log(tmp_path):
   assert "is empty" in err[0] and f"(full log: {tmp_path}/out/logs/run-" in err[0]
   assert "Traceback" not in proc.stdout + proc.stderr
   assert "cuFFT" not in proc.stdout + proc.stderr  # TensorFlow's C++ noise is in the log
+
+
+def test_disk_full_reason_names_the_file_or_the_fullest_folder(tmp_path):
+  import errno
+  with_name = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "model.keras"))
+  assert runners.disk_full_reason(with_name, [str(tmp_path)]).startswith(
+      f"no space left on device writing to {tmp_path}/model.keras (")
+  try:
+    try:
+      raise OSError(errno.ENOSPC, "No space left on device")
+    except OSError as e:
+      raise RuntimeError("Trainer raised") from e
+  except RuntimeError as wrapped:
+    reason = runners.disk_full_reason(wrapped, [str(tmp_path / "not" / "yet"), "/"])
+  assert reason.startswith("no space left on device writing to ") and "MiB free there" in reason
+  mlmd = RuntimeError("Error when executing query: database or disk is full query: INSERT")
+  assert runners.disk_full_reason(mlmd, [str(tmp_path)]).startswith(
+      f"no space left on device writing to {tmp_path} (")
+  assert runners.disk_full_reason(ValueError("bad label"), [str(tmp_path)]) is None
+
+
+@pytest.mark.slow
+def test_a_full_disk_during_a_run_is_one_error_line_naming_the_folder(tmp_path):
+  """The output folder on a 300 KiB tmpfs (a mount namespace of the test's own, `unshare -rm`)
+  fills up during the run: one `cvpipe: error:` line naming it, exit 2, no traceback."""
+  data = tmp_path / "data"
+  write_folder(data, digit_images(classes=(0, 1), per_class=6))
+  out = tmp_path / "out"
+  out.mkdir()
+  cli = f"{sys.executable} -m pipelines.cli run classification --data {data} --output {out}"
+  proc = subprocess.run(
+      ["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=300k tmpfs {out} && exec {cli}"],
+      capture_output=True, text=True, timeout=600, cwd=os.path.dirname(os.path.dirname(__file__)))
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  err = proc.stderr.strip().splitlines()
+  assert len(err) == 1, proc.stderr
+  assert err[0].startswith("cvpipe: error: ") and " failed: no space left on device writing to " \
+      f"{out}" in err[0], err[0]
+  assert "MiB free there" in err[0] and "(full log: " in err[0]
+  assert "Traceback" not in proc.stdout + proc.stderr

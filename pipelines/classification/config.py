@@ -32,6 +32,10 @@ class TrainConfig:
   lr_schedule: Literal["plateau", "cosine", "constant"] = "plateau"
   reduce_lr_patience: int = 2
   dropout: float = 0.3
+  # Momentum of the BatchNormalization moving statistics; 0: from the steps per epoch, so small
+  # data sets (a few steps per epoch) evaluate with fresh statistics
+  # (`pipelines.vision.training.batch_norm_momentum`).
+  batch_norm_momentum: float = 0.0
   augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
   # MobileNetV2 only: "" (random init), "imagenet" (downloads; online users only) or a local
   # path to a weights file of the no-top backbone.
@@ -51,6 +55,8 @@ class TrainConfig:
       raise ValueError(f"learning_rate must be >= 0, got {self.learning_rate}")
     if self.lr_schedule == "plateau" and self.reduce_lr_patience < 1:
       raise ValueError("reduce_lr_patience must be >= 1 with lr_schedule: plateau")
+    if not 0 <= self.batch_norm_momentum < 1:
+      raise ValueError(f"batch_norm_momentum must be in [0, 1), got {self.batch_norm_momentum}")
     if not 0 <= self.dropout < 1:
       raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 

@@ -16,6 +16,7 @@ Trainer output layout (`Model` artifact):
 from __future__ import annotations
 
 import logging
+import math
 import os
 
 import tensorflow as tf
@@ -69,11 +70,14 @@ def _compile(model: keras.Model, learning_rate: float) -> None:
 
 
 def train_classifier(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset,
-                     train: TrainConfig, log_dir: str | None = None) -> dict[str, list[float]]:
+                     train: TrainConfig, num_examples: int,
+                     log_dir: str | None = None) -> dict[str, list[float]]:
   """Trains `model` (augmentation on train batches, early stopping, optional fine-tuning).
 
-  A MobileNetV2 backbone is frozen for the first phase and its top layers are unfrozen for
-  `fine_tune_epochs` more at `fine_tune_learning_rate`.
+  `num_examples` (in `train_ds`) sets the BatchNormalization momentum
+  (`training.batch_norm_momentum`): small data sets get few steps per epoch. A MobileNetV2
+  backbone is frozen for the first phase and its top layers are unfrozen for `fine_tune_epochs`
+  more at `fine_tune_learning_rate`.
 
   Returns:
     The merged Keras history.
@@ -86,6 +90,11 @@ def train_classifier(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.
   train_ds = train_ds.prefetch(tf.data.AUTOTUNE)
   callbacks = training.callbacks(train.epochs, train.learning_rate, train.lr_schedule,
                                  train.early_stopping_patience, train.reduce_lr_patience, log_dir)
+  steps = max(1, math.ceil(num_examples / train.batch_size))
+  momentum = training.batch_norm_momentum(steps, train.batch_norm_momentum)
+  layers_set = training.set_batch_norm_momentum(model, momentum)
+  logging.info("%d training examples, %d steps per epoch: BatchNormalization momentum %.3f "
+               "(%d layers)", num_examples, steps, momentum, layers_set)
   backbone = _backbone(model)
   if backbone is not None:
     backbone.trainable = False
@@ -124,7 +133,8 @@ def run_fn(fn_args) -> None:
   eval_ds = transform.dataset(fn_args.eval_files, fn_args.data_accessor, tft_output,
                      cfg.train.batch_size, shuffle=False, seed=cfg.train.seed)
   model = build_classifier(len(class_names), cfg.image, cfg.train)
-  train_classifier(model, train_ds, eval_ds, cfg.train, log_dir=fn_args.model_run_dir)
+  train_classifier(model, train_ds, eval_ds, cfg.train, transform.count_examples(fn_args.train_files),
+                   log_dir=fn_args.model_run_dir)
   export_serving_model(model, tft_output, class_names, fn_args.serving_model_dir)
   keras_bundle.write(
       model, class_names, transform.preprocessing_metadata(cfg.image),

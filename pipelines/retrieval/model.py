@@ -54,7 +54,8 @@ def train_embedding(cfg: RetrievalConfig, fn_args, tft_output: tft.TFTransformOu
     eval_ds = transform.dataset(fn_args.eval_files, fn_args.data_accessor, tft_output,
                                 m.batch_size, shuffle=False, seed=m.seed)
     classifier = classification_model.build_classifier(num_classes, cfg.image, train_cfg)
-    classification_model.train_classifier(classifier, train_ds, eval_ds, train_cfg, log_dir)
+    classification_model.train_classifier(classifier, train_ds, eval_ds, train_cfg,
+                                          transform.count_examples(fn_args.train_files), log_dir)
     return embedding.from_classifier(classifier), None
   x, y = transform.load_arrays(fn_args.train_files, fn_args.data_accessor, tft_output)
   x_val, y_val = transform.load_arrays(fn_args.eval_files, fn_args.data_accessor, tft_output)

@@ -30,6 +30,33 @@ class HistoryFile(keras.callbacks.Callback):
       json.dump(self.history, f)
 
 
+def batch_norm_momentum(steps_per_epoch: int, configured: float = 0.0) -> float:
+  """The moving-average momentum of BatchNormalization for a run of `steps_per_epoch` steps.
+
+  Keras updates a BN layer's moving mean/variance once per training step; the evaluation at the
+  end of an epoch uses them. With the usual 0.9-0.999 and only a handful of steps per epoch (a
+  ~100-image data set gives 3-4), the moving statistics still hold their initial values for many
+  epochs: evaluation sees a different network than training, eval loss and accuracy sit at
+  chance, and early stopping and the plateau schedule act on that noise (restoring epoch 1).
+  So, unless configured (> 0), the momentum makes the moving statistics 95% fresh after one
+  epoch: 0.05 ** (1 / steps), kept within [0.5, 0.99] (0.99 is Keras's default for large runs).
+  """
+  if configured > 0:
+    return configured
+  return float(min(0.99, max(0.5, 0.05 ** (1.0 / max(1, steps_per_epoch)))))
+
+
+def set_batch_norm_momentum(model: keras.Model, momentum: float) -> int:
+  """Sets the momentum of every BatchNormalization layer in `model` (nested models included)
+  before it is compiled; returns how many layers were set."""
+  count = 0
+  for layer in model.submodules:
+    if isinstance(layer, keras.layers.BatchNormalization):
+      layer.momentum = momentum
+      count += 1
+  return count
+
+
 def callbacks(epochs: int, learning_rate: float, lr_schedule: str, early_stopping_patience: int,
               reduce_lr_patience: int, log_dir: str | None = None,
               monitor: str = "val_loss") -> list[keras.callbacks.Callback]:

@@ -74,6 +74,16 @@ def dataset(file_pattern: list[str], data_accessor, tft_output: tft.TFTransformO
   return ds.map(lambda features, label: (features[xf(IMAGE_KEY)], label))
 
 
+def count_examples(file_pattern: list[str]) -> int:
+  """How many transformed examples match `file_pattern` (GZIP TFRecords, as Transform writes
+  them); reads the records without parsing them."""
+  files = [f for pattern in file_pattern for f in tf.io.gfile.glob(pattern)]
+  if not files:
+    raise ValueError(f"no transformed example files match {file_pattern}")
+  records = tf.data.TFRecordDataset(files, compression_type="GZIP")
+  return int(records.reduce(np.int64(0), lambda n, _: n + 1))
+
+
 def load_arrays(file_pattern: list[str], data_accessor, tft_output: tft.TFTransformOutput
                 ) -> tuple[np.ndarray, np.ndarray]:
   """All transformed examples matching `file_pattern` as (images float32, label ids int64)."""

@@ -5,6 +5,7 @@ with its own outputs, evaluator and edge metric, without an edit outside its fol
 import json
 import os
 
+import numpy as np
 import pytest
 
 from pipelines import runners
@@ -45,3 +46,84 @@ def test_its_own_report_section_and_lower_is_better_edge_gate(runs):
   assert metrics["quality_metric"] == "mae" and metrics["edge_blessed"]
   assert metrics["int8_quality_drop"] == pytest.approx(
       metrics["models"]["tflite_int8"]["mae"] - metrics["models"]["tflite_float32"]["mae"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Kill test: SIGKILL inside each component in turn, rerun, and the result equals an
+# uninterrupted run's.
+
+
+def _executed_nodes(metadata_path, pipeline_name):
+  """(node, seconds) of every node with an executor, by the first run's start order."""
+  from ml_metadata import metadata_store
+  from ml_metadata.proto import metadata_store_pb2
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = metadata_path
+  store = metadata_store.MetadataStore(config)
+  types = {t.id: t.name for t in store.get_execution_types()}
+  rows = []
+  for ctx in store.get_contexts_by_type("node"):
+    first = min(store.get_executions_by_context(ctx.id), key=lambda e: e.id)
+    if "resolver" in types[first.type_id].lower() or "importer" in types[first.type_id].lower():
+      continue
+    rows.append((first.create_time_since_epoch, ctx.name.split(".", 1)[1],
+                 (first.last_update_time_since_epoch - first.create_time_since_epoch) / 1000))
+  return [(node, seconds) for _, node, seconds in sorted(rows)]
+
+
+def _versions(serving_model_dir):
+  return sorted(d for d in os.listdir(serving_model_dir) if d.isdigit()) \
+      if os.path.isdir(serving_model_dir) else []
+
+
+def _child(out, data, *kill):
+  import subprocess
+  import sys
+  proc = subprocess.run(
+      [sys.executable, "-m", "tests.e2e.kill_child", str(out), str(data), json.dumps(CONFIG),
+       *map(str, kill)], capture_output=True, text=True, timeout=600,
+      cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+  return proc.returncode, proc.stdout.splitlines()
+
+
+def _predict(version_dir, images):
+  import tensorflow as tf
+  fn = tf.saved_model.load(version_dir).signatures["serving_default"]
+  return fn(image_bytes=tf.constant(images))["brightness"].numpy()
+
+
+def test_a_run_killed_inside_each_component_resumes_to_the_uninterrupted_result(runs, tmp_path):
+  import re
+  import signal
+  reference = runs["first"]
+  nodes = _executed_nodes(reference.layout.metadata_path, reference.pipeline_name)
+  assert {"ImageIngest", "Transform", "Trainer", "Pusher", "EdgeExport", "RunReport"} <= {
+      n for n, _ in nodes}
+  out = tmp_path / "out"
+  serving = os.path.join(out, "serving", toy_task.TASK.config().model_name)
+  kills = [(node, max(0.05, seconds / 2)) for node, seconds in nodes]
+  kills.insert([n for n, _ in kills].index("Pusher"), ("Pusher@copy", 0))
+  done: list[str] = []  # components that finished in an earlier (killed) run
+  for target, delay in kills:
+    code, lines = _child(out, runs["data"], target, delay)
+    assert code == -signal.SIGKILL, (target, code, lines[-5:])
+    cached = {m.group(1) for m in map(re.compile(r"\[\d+/\d+\] (\S+) cached").match, lines) if m}
+    finished = {m.group(1) for m in map(re.compile(r"\[\d+/\d+\] (\S+) (cached|done)").match,
+                                        lines) if m}
+    # Evaluator, Pusher and RunReport see a new baseline once a model was blessed: they rerun.
+    assert set(done) & set(kit.DETERMINED_BY_INPUTS) <= cached, (target, set(done) - cached)
+    done = sorted(finished)
+    for version in _versions(serving):  # never a partial version, whatever the kill
+      assert os.path.exists(os.path.join(serving, version, "saved_model.pb")), version
+      assert os.listdir(os.path.join(serving, version, "variables")), version
+  code, lines = _child(out, runs["data"])
+  assert code == 0, lines[-5:]
+  assert set(done) & set(kit.DETERMINED_BY_INPUTS) <= {m.group(1) for m in map(re.compile(r"\[\d+/\d+\] (\S+) cached").match,
+                                                lines) if m}
+  versions = _versions(serving)
+  assert len(versions) == 1, versions  # the kill after a push did not push the model twice
+  ref_serving = os.path.join(reference.layout.serving_dir, toy_task.TASK.config().model_name)
+  images = [p.read_bytes() for p in sorted((runs["data"] / "1").glob("*.png"))[:4]]
+  np.testing.assert_allclose(_predict(os.path.join(serving, versions[0]), images),
+                             _predict(os.path.join(ref_serving, _versions(ref_serving)[0]),
+                                      images), atol=1e-5)
