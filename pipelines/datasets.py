@@ -34,3 +34,119 @@ def write_digits(out_dir: str) -> str:
   with open(os.path.join(root, _DONE), "w") as f:
     f.write(f"{len(images)} images\n")
   return root
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenes: real digits pasted onto real photos (segmentation; detection reads the same scenes)
+
+DIGIT_CLASSES = ("background",) + tuple(str(d) for d in range(10))
+
+
+def _backgrounds() -> list[np.ndarray]:
+  """Real colour photos shipped inside scikit-image and scikit-learn (RGB uint8)."""
+  import skimage.data  # pylint: disable=g-import-not-at-top
+  from sklearn.datasets import load_sample_images  # pylint: disable=g-import-not-at-top
+  photos = [getattr(skimage.data, name)() for name in
+            ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry",
+             "hubble_deep_field", "colorwheel")]
+  photos += [np.dstack([getattr(skimage.data, name)()] * 3)
+             for name in ("grass", "gravel", "brick", "camera", "moon")]
+  return photos + list(load_sample_images().images)
+
+
+def compose_scene(rng: np.random.Generator, backgrounds: list[np.ndarray],
+                  digits: np.ndarray, targets: np.ndarray, size: int,
+                  count: tuple[int, int] = (1, 3), scale: tuple[float, float] = (0.3, 0.5),
+                  max_overlap: float = 0.1) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+  """One scene: a random crop of a real photo with 1-3 real digits pasted at random scales and
+  places (bounding boxes overlapping by at most `max_overlap` IoU), each in a colour that
+  contrasts with the photo under it.
+
+  Returns:
+    (RGB image [size, size, 3] uint8, mask [size, size] uint8 with 0 = background and digit d =
+    d + 1 on the pixels where the digit covers more than half, instances [{"class_id",
+    "box": [x0, y0, x1, y1] of its visible mask pixels (exclusive x1, y1), "pixels"}]).
+  """
+  photo = backgrounds[rng.integers(len(backgrounds))]
+  crop = int(rng.integers(size, min(photo.shape[:2]) + 1))
+  y, x = rng.integers(0, photo.shape[0] - crop + 1), rng.integers(0, photo.shape[1] - crop + 1)
+  image = cv2.resize(photo[y:y + crop, x:x + crop], (size, size),
+                     interpolation=cv2.INTER_AREA).astype(np.float32)
+  mask = np.zeros((size, size), np.uint8)
+  placed: list[tuple[int, int, int, int, int]] = []
+  for _ in range(int(rng.integers(count[0], count[1] + 1))):
+    for _ in range(20):
+      side = int(round(size * rng.uniform(*scale)))
+      x0, y0 = int(rng.integers(0, size - side + 1)), int(rng.integers(0, size - side + 1))
+      box = (x0, y0, x0 + side, y0 + side)
+      if all(_iou(box, p[:4]) <= max_overlap for p in placed):
+        break
+    else:
+      continue
+    i = int(rng.integers(len(digits)))
+    alpha = cv2.resize(digits[i].astype(np.float32) / 16.0, (side, side),
+                       interpolation=cv2.INTER_LINEAR).clip(0, 1)[..., None]
+    patch = image[y0:y0 + side, x0:x0 + side]
+    dark = patch.mean() > 128
+    colour = rng.uniform(0, 60, 3) if dark else rng.uniform(195, 255, 3)
+    image[y0:y0 + side, x0:x0 + side] = alpha * colour + (1 - alpha) * patch
+    mask[y0:y0 + side, x0:x0 + side][alpha[..., 0] > 0.5] = int(targets[i]) + 1
+    placed.append((*box, int(targets[i]) + 1))
+  instances = []
+  for n, (*_, class_id) in enumerate(placed):
+    # Visible pixels of this instance: its class in the mask inside its own square, not
+    # overwritten by a later digit of another class.
+    x0, y0, x1, y1 = placed[n][:4]
+    own = np.zeros_like(mask, bool)
+    own[y0:y1, x0:x1] = mask[y0:y1, x0:x1] == class_id
+    for later in placed[n + 1:]:
+      own[later[1]:later[3], later[0]:later[2]] &= later[4] != class_id
+    ys, xs = np.nonzero(own)
+    if len(xs):
+      instances.append({"class_id": class_id, "pixels": int(len(xs)),
+                        "box": [int(xs.min()), int(ys.min()), int(xs.max()) + 1,
+                                int(ys.max()) + 1]})
+  return np.clip(np.round(image), 0, 255).astype(np.uint8), mask, instances
+
+
+def _iou(a, b) -> float:
+  ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+  iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+  inter = ix * iy
+  union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+  return inter / union if union else 0.0
+
+
+def write_digit_scenes(out_dir: str, count: int = 600, size: int = 48, seed: int = 0) -> str:
+  """Writes `count` scenes of real scikit-learn digits on real photos in the `mask_pairs`
+  layout: `images/<id>.png`, `masks/<id>.png` (class id per pixel) and `classes.txt`
+  (`DIGIT_CLASSES`); `instances.jsonl` lists each scene's digits with exact boxes. Seeded and
+  idempotent (a complete copy is reused untouched, so TFX's cache still hits).
+
+  Returns:
+    The folder, `<out_dir>/digit-scenes-<count>-<size>px-<seed>`.
+  """
+  import json  # pylint: disable=g-import-not-at-top
+  from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
+  root = os.path.join(out_dir, f"digit-scenes-{count}-{size}px-{seed}")
+  if os.path.exists(os.path.join(root, _DONE)):
+    return root
+  digits = load_digits()
+  backgrounds = _backgrounds()
+  rng = np.random.default_rng(seed)
+  for sub in ("images", "masks"):
+    os.makedirs(os.path.join(root, sub), exist_ok=True)
+  with open(os.path.join(root, "instances.jsonl"), "w") as listing:
+    for i in range(count):
+      image, mask, instances = compose_scene(rng, backgrounds, digits.images, digits.target,
+                                             size)
+      name = f"{i:05d}.png"
+      if not (cv2.imwrite(os.path.join(root, "images", name), image[..., ::-1]) and
+              cv2.imwrite(os.path.join(root, "masks", name), mask)):
+        raise OSError(f"cannot write {root}/*/{name}")
+      listing.write(json.dumps({"image": f"images/{name}", "instances": instances}) + "\n")
+  with open(os.path.join(root, "classes.txt"), "w") as f:
+    f.write("\n".join(DIGIT_CLASSES) + "\n")
+  with open(os.path.join(root, _DONE), "w") as f:
+    f.write(f"{count} scenes\n")
+  return root

@@ -44,6 +44,11 @@ class ImageSource:
   path: str  # absolute path or URI
   label: str
   split: str  # "train" or "eval"
+  # The reader's annotation of this image (e.g. (("mask", path),)), passed to its `annotate`.
+  annotation: tuple = ()
+  # A problem the reader found while listing (e.g. a mask without an image): quarantined with
+  # this reason, never read.
+  problem: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,28 +223,38 @@ def _lossless_png(data: bytes) -> bytes | None:
   return buf.tobytes() if ok else None
 
 
-def to_example(data: bytes, info: ImageInfo, label: str, source: str) -> tf.train.Example:
+def _feature(value) -> tf.train.Feature:
+  """bytes, an int, a float or a list of one of them as a tf.train.Feature."""
+  values = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
+  if all(isinstance(v, bytes) for v in values):
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+  if all(isinstance(v, (int, np.integer)) for v in values):
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
+  return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in values]))
 
-  def b(v: bytes):
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v]))
 
-  def i(v: int):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=[v]))
-
-  return tf.train.Example(features=tf.train.Features(feature={
-      "image": b(data),
-      "height": i(info.height),
-      "width": i(info.width),
-      "channels": i(info.channels),
-      "label": b(label.encode("utf-8")),
-      "source": b(source.encode("utf-8")),
-  }))
+def to_example(data: bytes, info: ImageInfo, label: str, source: str,
+               extra: dict | None = None) -> tf.train.Example:
+  """The image's tf.Example (`IMAGE_FEATURES`) plus a reader's `extra` features (bytes, ints,
+  floats or lists of them)."""
+  features = {"image": data, "height": info.height, "width": info.width,
+              "channels": info.channels, "label": label.encode("utf-8"),
+              "source": source.encode("utf-8"), **(extra or {})}
+  return tf.train.Example(features=tf.train.Features(
+      feature={k: _feature(v) for k, v in features.items()}))
 
 
 def read_and_validate(src: ImageSource, max_file_bytes: int, max_pixels: int,
-                      aligner=None, channels: int = 0) -> tuple[str, object]:
+                      aligner=None, channels: int = 0, annotate=None) -> tuple[str, object]:
   """("ok", (split, serialized example, note)) or ("quarantine", record dict). A non-empty note
-  says why the stored bytes differ from the file (a lossless PNG conversion)."""
+  says why the stored bytes differ from the file (a lossless PNG conversion).
+
+  Args:
+    annotate: the reader's `(source, info) -> extra features | reason` (masks, boxes), called
+      once the image is valid; a reason quarantines the image.
+  """
+  if src.problem:
+    return "quarantine", {"path": src.path, "label": src.label, "reason": src.problem}
   try:
     with FileSystems.open(src.path, compression_type="uncompressed") as f:
       data = f.read(max_file_bytes + 1)
@@ -259,7 +274,12 @@ def read_and_validate(src: ImageSource, max_file_bytes: int, max_pixels: int,
     if isinstance(result, str):
       return "quarantine", {"path": src.path, "label": src.label,
                             "reason": f"aligned face: {result}"}
-  example = to_example(result.data, result, src.label, src.path)
+  extra = None
+  if annotate is not None:
+    extra = annotate(src, result)
+    if isinstance(extra, str):
+      return "quarantine", {"path": src.path, "label": src.label, "reason": extra}
+  example = to_example(result.data, result, src.label, src.path, extra)
   return "ok", (src.split, example.SerializeToString(), result.note)
 
 
@@ -270,21 +290,26 @@ def read_and_validate(src: ImageSource, max_file_bytes: int, max_pixels: int,
 class _ValidateFn(beam.DoFn):
 
   def __init__(self, max_file_bytes: int, max_pixels: int, face_align: dict | None = None,
-               channels: int = 0):
+               channels: int = 0, reader: str = ""):
     self._max_file_bytes = max_file_bytes
     self._max_pixels = max_pixels
     self._channels = channels
     self._face_align = face_align
+    self._reader = reader
     self._aligner = None
+    self._annotate = None
 
   def setup(self) -> None:
+    if self._reader:
+      from components.image_ingest import readers  # pylint: disable=g-import-not-at-top
+      self._annotate = readers.get(self._reader).annotate
     if self._face_align:
       from components.image_ingest import faces  # pylint: disable=g-import-not-at-top
       self._aligner = faces.FaceAligner(faces.AlignConfig(**self._face_align))
 
   def process(self, src: ImageSource) -> Iterator:
     kind, value = read_and_validate(src, self._max_file_bytes, self._max_pixels, self._aligner,
-                                    self._channels)
+                                    self._channels, self._annotate)
     if kind == "ok":
       split, example, note = value
       if note:
@@ -301,7 +326,7 @@ def split_dir(examples_uri: str, split: str) -> str:
 
 def build_ingest(pipeline: beam.Pipeline, sources: Sequence[ImageSource], out_dir: str,
                  max_file_bytes: int, max_pixels: int, face_align: dict | None = None,
-                 channels: int = 0) -> None:
+                 channels: int = 0, reader: str = "") -> None:
   """Adds the ingest steps to `pipeline`: validate with the serving decoder at `channels` (and
   align faces when `face_align` holds `faces.AlignConfig` fields), write TFRecords per split, the
   quarantine and the list of files stored as lossless PNG conversions."""
@@ -309,7 +334,7 @@ def build_ingest(pipeline: beam.Pipeline, sources: Sequence[ImageSource], out_di
       pipeline
       | "ListedImages" >> beam.Create(list(sources), reshuffle=True)
       | "ReadAndValidate" >> beam.ParDo(
-          _ValidateFn(max_file_bytes, max_pixels, face_align, channels)).with_outputs(
+          _ValidateFn(max_file_bytes, max_pixels, face_align, channels, reader)).with_outputs(
               "quarantine", "converted", main="ok"))
   ok = results.ok
   for split in SPLITS:
@@ -409,7 +434,9 @@ def run_ingest(pipeline: beam.Pipeline, source: str, out_dir: str, labels: Itera
   Returns:
     The summary: examples per split, quarantine count and reasons.
   """
+  from components.image_ingest import readers  # pylint: disable=g-import-not-at-top
+  reader = reader or readers.detect(source)
   sources = list_sources(source, tuple(labels), train_percent, split_by, reader)
   with pipeline as p:
-    build_ingest(p, sources, out_dir, max_file_bytes, max_pixels, face_align, channels)
+    build_ingest(p, sources, out_dir, max_file_bytes, max_pixels, face_align, channels, reader)
   return summarize(out_dir, source, len(sources))

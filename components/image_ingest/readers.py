@@ -4,6 +4,7 @@ accept (`Task.readers`); new annotation formats add a reader here without touchi
 
   class_folders   DIR/<class>/<image>            (any source that is not a manifest)
   csv_manifest    path,label[,split] rows         (*.csv)
+  mask_pairs      DIR/classes.txt, DIR/images/<id>.<ext>, DIR/masks/<id>.png  (segmentation)
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class Reader:
   files: Callable[[str], list]  # source -> Beam FileMetadata of every file behind it
   # Detection tries readers by priority (lower first): catch-alls such as class folders go last.
   priority: int = 0
+  # (ImageSource, ImageInfo of the valid image) -> extra tf.Example features (e.g. {"mask":
+  # PNG bytes}) or a quarantine reason; runs on the workers. None: images only.
+  annotate: Callable | None = None
 
 
 _READERS: dict[str, Reader] = {}
@@ -198,3 +202,141 @@ def _manifest_files(source: str) -> list:
 register(Reader("csv_manifest", is_manifest, list_manifest, _manifest_files))
 register(Reader("class_folders", lambda source: not is_manifest(source),
                 list_folder, _folder_files, priority=100))
+
+
+# ---------------------------------------------------------------------------------------------
+# mask_pairs: image + mask PNG pairs with a class list (semantic segmentation)
+
+CLASSES_FILE = "classes.txt"
+IMAGES_DIR = "images"
+MASKS_DIR = "masks"
+
+
+def is_mask_pairs(source: str) -> bool:
+  root = source.rstrip("/")
+  return not is_manifest(source) and FileSystems.exists(f"{root}/{CLASSES_FILE}") and \
+      FileSystems.exists(f"{root}/{MASKS_DIR}")
+
+
+def read_class_list(root: str) -> tuple[str, ...]:
+  """`classes.txt`: one class name per line; line i is pixel value i (line 0: background).
+
+  Raises:
+    IngestError: naming the file if it is missing, empty, has an empty line or a duplicate.
+  """
+  path = f"{root.rstrip('/')}/{CLASSES_FILE}"
+  try:
+    with FileSystems.open(path) as f:
+      lines = f.read().decode("utf-8-sig").splitlines()
+  except (OSError, IOError) as e:
+    raise IngestError(f"{path}: cannot read the class list: {e}") from None
+  while lines and not lines[-1].strip():
+    lines.pop()
+  names = tuple(line.strip() for line in lines)
+  if len(names) < 2:
+    raise IngestError(f"{path}: needs the background and at least one class, one per line")
+  for i, name in enumerate(names):
+    if not name:
+      raise IngestError(f"{path} line {i + 1}: empty class name")
+  duplicates = sorted({n for n in names if names.count(n) > 1})
+  if duplicates:
+    raise IngestError(f"{path}: duplicate class names {duplicates}")
+  if len(names) > 256:
+    raise IngestError(f"{path}: {len(names)} classes; 8-bit masks hold at most 256")
+  return names
+
+
+def _stem(path: str) -> str:
+  name = path.rsplit("/", 1)[-1]
+  return name.rsplit(".", 1)[0] if "." in name else name
+
+
+def list_mask_pairs(root: str, labels: Sequence[str], train_percent: int,
+                    split_by: str = "file") -> list[ImageSource]:
+  """Lists `images/<id>.<ext>` with `masks/<id>.png`; the split is a hash of the image id.
+
+  An image without a mask, a mask without an image and a second image with the same id are
+  listed with their problem (quarantined with that reason, never dropped silently).
+
+  Raises:
+    IngestError: for a bad class list, or configured `labels` that differ from it.
+  """
+  del split_by  # masks have no per-image class to hold out
+  root = root.rstrip("/")
+  names = read_class_list(root)
+  if labels and tuple(labels) != names:
+    raise IngestError(f"{root}/{CLASSES_FILE}: classes {list(names)} differ from the configured "
+                      f"labels {list(labels)}")
+  images = sorted(m.path for m in FileSystems.match([f"{root}/{IMAGES_DIR}/*"])[0].metadata_list)
+  masks = {_stem(m.path): m.path
+           for m in FileSystems.match([f"{root}/{MASKS_DIR}/*"])[0].metadata_list}
+  if not images:
+    raise IngestError(f"{root}/{IMAGES_DIR}: no images found")
+  sources, seen = [], {}
+  for path in images:
+    stem = _stem(path)
+    split = hash_split(stem, train_percent)
+    if stem in seen:
+      sources.append(ImageSource(path, "", split, problem=(
+          f"duplicate image id '{stem}': {seen[stem]} has the same id")))
+      continue
+    seen[stem] = path
+    if stem not in masks:
+      sources.append(ImageSource(path, "", split, problem=(
+          f"image without a mask: no {root}/{MASKS_DIR}/{stem}.png")))
+      continue
+    sources.append(ImageSource(path, "", split, annotation=(("mask", masks[stem]),
+                                                            ("classes", names))))
+  for stem, path in sorted(masks.items()):
+    if stem not in seen:
+      sources.append(ImageSource(path, "", hash_split(stem, train_percent), problem=(
+          f"mask without an image: no {root}/{IMAGES_DIR}/{stem}.*")))
+  return sources
+
+
+def annotate_mask(src: ImageSource, info) -> dict | str:
+  """The example's `mask` (an 8-bit PNG, class id per pixel) and `label` (its most frequent
+  non-background class), or why the pair is quarantined."""
+  import cv2  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  annotation = dict(src.annotation)
+  path, names = annotation["mask"], annotation["classes"]
+  try:
+    with FileSystems.open(path, compression_type="uncompressed") as f:
+      data = f.read()
+  except Exception as e:  # pylint: disable=broad-except
+    return f"cannot read mask {path}: {e}"
+  mask = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+  if mask is None:
+    return f"mask {path} is not an image OpenCV can decode"
+  if mask.ndim == 3:
+    if not all(np.array_equal(mask[..., 0], mask[..., c]) for c in range(1, mask.shape[2])):
+      return f"mask {path} has colour; expected one class id per pixel (8-bit grayscale PNG)"
+    mask = mask[..., 0]
+  if mask.dtype != np.uint8:
+    if not np.issubdtype(mask.dtype, np.integer) or mask.max() > 255:
+      return f"mask {path} is {mask.dtype}; expected 8-bit class ids"
+    mask = mask.astype(np.uint8)
+  if mask.shape != (info.height, info.width):
+    return (f"mask {path} is {mask.shape[1]}x{mask.shape[0]} but its image is "
+            f"{info.width}x{info.height}")
+  values, counts = np.unique(mask, return_counts=True)
+  unknown = [int(v) for v in values if v >= len(names)]
+  if unknown:
+    return (f"mask {path} has values {unknown[:10]} not in the class list (0..{len(names) - 1} "
+            f"in {CLASSES_FILE})")
+  foreground = [(c, v) for v, c in zip(values, counts) if v > 0]
+  label = names[max(foreground)[1]] if foreground else names[0]
+  ok, png = cv2.imencode(".png", mask)
+  return {"mask": png.tobytes(), "label": label.encode("utf-8")}
+
+
+def _mask_pair_files(source: str) -> list:
+  root = source.rstrip("/")
+  return [m for pattern in (f"{root}/{CLASSES_FILE}", f"{root}/{IMAGES_DIR}/*",
+                            f"{root}/{MASKS_DIR}/*")
+          for m in FileSystems.match([pattern])[0].metadata_list]
+
+
+register(Reader("mask_pairs", is_mask_pairs, list_mask_pairs, _mask_pair_files, priority=10,
+                annotate=annotate_mask))
