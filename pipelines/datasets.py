@@ -117,18 +117,21 @@ def _iou(a, b) -> float:
   return inter / union if union else 0.0
 
 
-def write_digit_scenes(out_dir: str, count: int = 600, size: int = 48, seed: int = 0) -> str:
-  """Writes `count` scenes of real scikit-learn digits on real photos in the `mask_pairs`
+def write_digit_scenes(out_dir: str, count: int = 600, size: int = 48, seed: int = 0,
+                       scale: tuple[float, float] = (0.35, 0.6)) -> str:
+  """Writes `count` scenes of real scikit-learn digits (each `scale` x `size` wide) on real
+  photos in the `mask_pairs`
   layout: `images/<id>.png`, `masks/<id>.png` (class id per pixel) and `classes.txt`
   (`DIGIT_CLASSES`); `instances.jsonl` lists each scene's digits with exact boxes. Seeded and
   idempotent (a complete copy is reused untouched, so TFX's cache still hits).
 
   Returns:
-    The folder, `<out_dir>/digit-scenes-<count>-<size>px-<seed>`.
+    The folder, `<out_dir>/digit-scenes-<count>-<size>px-<seed>-<scale>`.
   """
   import json  # pylint: disable=g-import-not-at-top
   from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
-  root = os.path.join(out_dir, f"digit-scenes-{count}-{size}px-{seed}")
+  root = os.path.join(out_dir, f"digit-scenes-{count}-{size}px-{seed}-"
+                           f"{scale[0]:g}-{scale[1]:g}")
   if os.path.exists(os.path.join(root, _DONE)):
     return root
   digits = load_digits()
@@ -139,7 +142,7 @@ def write_digit_scenes(out_dir: str, count: int = 600, size: int = 48, seed: int
   with open(os.path.join(root, "instances.jsonl"), "w") as listing:
     for i in range(count):
       image, mask, instances = compose_scene(rng, backgrounds, digits.images, digits.target,
-                                             size)
+                                             size, scale=scale)
       name = f"{i:05d}.png"
       if not (cv2.imwrite(os.path.join(root, "images", name), image[..., ::-1]) and
               cv2.imwrite(os.path.join(root, "masks", name), mask)):

@@ -24,6 +24,16 @@ def class_scores(outputs: np.ndarray, features: Mapping[str, np.ndarray], refere
           "max_abs_prob_diff_vs_keras": float(np.abs(outputs - reference).max())}
 
 
+def mask_scores(outputs: np.ndarray, features: Mapping[str, np.ndarray], reference: np.ndarray,
+                labels: str = "mask_xf") -> dict[str, float]:
+  """Semantic segmentation (outputs: class probabilities [N, H, W, K]): mean IoU and pixel
+  accuracy against the true masks, and the fraction of pixels whose class agrees with Keras."""
+  pred, ref = outputs.argmax(axis=-1), reference.argmax(axis=-1)
+  scores = metrics.iou_scores(metrics.pixel_confusion(features[labels], pred, outputs.shape[-1]))
+  return {"miou": scores["miou"], "pixel_accuracy": scores["pixel_accuracy"],
+          "pixel_agreement_with_keras": float((pred == ref).mean())}
+
+
 def neighbours(embeddings: np.ndarray, k: int) -> np.ndarray:
   """Leave-one-out k nearest rows of every row (Euclidean)."""
   ids, _ = metrics.exact_knn(embeddings, embeddings, k + 1, "euclidean")

@@ -2,7 +2,8 @@
 
 Retrieval: exact k-NN, recall@k of an approximate index against exact search, precision@k and
 mAP@k by class. Verification: ROC AUC, accuracy at the best threshold, TAR at a fixed FAR
-(scikit-learn's ROC). Reconstruction: PSNR and SSIM (TensorFlow's implementations).
+(scikit-learn's ROC). Reconstruction: PSNR and SSIM (TensorFlow's implementations). Semantic
+segmentation: pixel confusion matrix, IoU per class, mean IoU and pixel accuracy.
 """
 
 from __future__ import annotations
@@ -163,3 +164,40 @@ def reconstruction_scores(reference: np.ndarray, images: np.ndarray) -> dict:
   return {"psnr": float(tf.reduce_mean(tf.image.psnr(ref, img, max_val=1.0))),
           "ssim": float(tf.reduce_mean(tf.image.ssim(ref, img, max_val=1.0,
                                                      filter_size=size)))}
+
+
+# ---------------------------------------------------------------------------------------------
+# Semantic segmentation
+
+
+def pixel_confusion(true: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
+  """[num_classes, num_classes] pixel counts, rows = true class, columns = predicted class."""
+  true = np.asarray(true, np.int64).reshape(-1)
+  pred = np.asarray(pred, np.int64).reshape(-1)
+  if true.shape != pred.shape:
+    raise ValueError(f"true and predicted masks differ in size: {true.shape} vs {pred.shape}")
+  if true.size and (true.max() >= num_classes or pred.max() >= num_classes or
+                    min(true.min(), pred.min()) < 0):
+    raise ValueError(f"class ids outside 0..{num_classes - 1}")
+  return np.bincount(true * num_classes + pred, minlength=num_classes ** 2).reshape(
+      num_classes, num_classes)
+
+
+def iou_scores(cm: np.ndarray, class_names: list[str] | None = None) -> dict:
+  """{"miou", "pixel_accuracy", "per_class": {name: {"iou", "pixels"}}} of a pixel confusion
+  matrix. Mean IoU averages the classes present in the ground truth or the prediction (a class
+  absent from both has no IoU and is left out, as Keras's and TFMA's mean IoU do)."""
+  cm = np.asarray(cm, np.float64)
+  k = cm.shape[0]
+  names = list(class_names) if class_names else [str(i) for i in range(k)]
+  inter = np.diag(cm)
+  union = cm.sum(axis=0) + cm.sum(axis=1) - inter
+  present = union > 0
+  iou = np.where(present, inter / np.maximum(union, 1), np.nan)
+  total = cm.sum()
+  return {
+      "miou": float(np.nanmean(iou)) if present.any() else 0.0,
+      "pixel_accuracy": float(inter.sum() / total) if total else 0.0,
+      "per_class": {names[i]: {"iou": float(iou[i]), "pixels": float(cm[i].sum())}
+                    for i in range(k) if present[i]},
+  }

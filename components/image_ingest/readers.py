@@ -58,7 +58,11 @@ def get(name: str) -> Reader:
 
 
 def detect(source: str, accepted: Sequence[str] = ()) -> str:
-  """The first reader by priority (among `accepted`, if given) that accepts `source`."""
+  """The first reader by priority (among `accepted`, if given) that accepts `source`. A task
+  that accepts one reader gets it for a remote source without probing it (pipelines compile for
+  data they cannot reach; listing then names what is wrong with the source)."""
+  if len(accepted) == 1 and "://" in source:
+    return get(accepted[0]).name
   for name in sorted(accepted or _READERS, key=lambda n: get(n).priority):
     if get(name).accepts(source):
       return name
@@ -213,9 +217,17 @@ MASKS_DIR = "masks"
 
 
 def is_mask_pairs(source: str) -> bool:
+  """A folder with `classes.txt` (and `masks/`, locally)."""
   root = source.rstrip("/")
-  return not is_manifest(source) and FileSystems.exists(f"{root}/{CLASSES_FILE}") and \
-      FileSystems.exists(f"{root}/{MASKS_DIR}")
+  if is_manifest(source):
+    return False
+  try:
+    if "://" in root:  # object stores have no folders: the class list says it
+      return FileSystems.exists(f"{root}/{CLASSES_FILE}")
+    return FileSystems.exists(f"{root}/{CLASSES_FILE}") and FileSystems.exists(
+        f"{root}/{MASKS_DIR}")
+  except Exception:  # pylint: disable=broad-except  # unreachable or denied: not this layout
+    return False
 
 
 def read_class_list(root: str) -> tuple[str, ...]:
@@ -295,8 +307,9 @@ def list_mask_pairs(root: str, labels: Sequence[str], train_percent: int,
 
 
 def annotate_mask(src: ImageSource, info) -> dict | str:
-  """The example's `mask` (an 8-bit PNG, class id per pixel) and `label` (its most frequent
-  non-background class), or why the pair is quarantined."""
+  """The example's `mask` (an 8-bit PNG, class id per pixel), `label` (its most frequent
+  non-background class) and `classes` (the class list, names in id order), or why the pair is
+  quarantined."""
   import cv2  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   annotation = dict(src.annotation)
@@ -328,7 +341,8 @@ def annotate_mask(src: ImageSource, info) -> dict | str:
   foreground = [(c, v) for v, c in zip(values, counts) if v > 0]
   label = names[max(foreground)[1]] if foreground else names[0]
   ok, png = cv2.imencode(".png", mask)
-  return {"mask": png.tobytes(), "label": label.encode("utf-8")}
+  return {"mask": png.tobytes(), "label": label.encode("utf-8"),
+          "classes": [n.encode("utf-8") for n in names]}
 
 
 def _mask_pair_files(source: str) -> list:

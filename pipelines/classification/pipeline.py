@@ -43,11 +43,7 @@ def eval_config(cfg: ClassificationConfig) -> tfma.EvalConfig:
 def create_pipeline(cfg: ClassificationConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
   data = dag.data_half(TASK, cfg.data, cfg.image, runtime)
   trainer = dag.trainer(TASK, data, cfg)
-  baseline = tfx.dsl.Resolver(
-      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-      model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-  ).with_id("latest_blessed_model_resolver")
+  baseline = dag.baseline_resolver()
   evaluator = tfx.components.Evaluator(
       examples=data.ingest.outputs["examples"], model=trainer.outputs["model"],
       baseline_model=baseline.outputs["model"], eval_config=eval_config(cfg))

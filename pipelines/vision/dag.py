@@ -90,6 +90,15 @@ def trainer(task: Task, data: DataHalf, cfg) -> tfx.components.Trainer:
       custom_config=custom_config)
 
 
+def baseline_resolver() -> tfx.dsl.Resolver:
+  """The latest blessed model: the baseline an evaluator compares the candidate with."""
+  return tfx.dsl.Resolver(
+      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+      model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+  ).with_id("latest_blessed_model_resolver")
+
+
 def delivery_half(task: Task, cfg, model, model_run, blessing, evaluation, data: DataHalf,
                   export: ExportConfig, runtime: PipelineRuntime) -> list:
   """ServingCheck -> AtomicPusher -> EdgeExport -> RunReport for `model` (a Model channel),

@@ -63,15 +63,17 @@ def preprocessing_metadata(image: ImageConfig) -> dict:
 
 
 def dataset(file_pattern: list[str], data_accessor, tft_output: tft.TFTransformOutput,
-            batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
-  """(image [N, H, W, C], label id [N]) batches of transformed examples, read through TFXIO."""
+            batch_size: int, shuffle: bool, seed: int, label: str = xf(LABEL_KEY),
+            image: str = xf(IMAGE_KEY)) -> tf.data.Dataset:
+  """(image [N, H, W, C], label [N, ...]) batches of transformed examples, read through TFXIO
+  (`label`: the transformed feature holding the target, e.g. a class id or a mask)."""
   from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
   ds = data_accessor.tf_dataset_factory(
       file_pattern,
-      tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=xf(LABEL_KEY),
+      tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=label,
                                      num_epochs=1, shuffle=shuffle, shuffle_seed=seed),
       tft_output.transformed_metadata.schema)
-  return ds.map(lambda features, label: (features[xf(IMAGE_KEY)], label))
+  return ds.map(lambda features, target: (features[image], target))
 
 
 def count_examples(file_pattern: list[str]) -> int:

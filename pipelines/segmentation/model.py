@@ -1,0 +1,200 @@
+"""Semantic segmentation: U-Net (default) or FCN builders, cross-entropy + Dice loss, joint
+image/mask augmentation, the serving module and the Trainer's `run_fn`.
+
+Trainer output layout (`Model` artifact):
+  {uri}/Format-Serving/   SavedModel; signatures:
+      serving_default(image_bytes: string[N]) -> class_ids [N, H, W] (argmax in the graph),
+                                                 probabilities [N, H, W, K], classes [N, K]
+      serving_examples(examples: string[N])   -> same outputs, from serialized tf.Examples
+      transform_features(examples: string[N]) -> transformed features (image_xf, mask_xf)
+  {uri}/Format-Keras/   the bare Keras model on [N, H, W, C] float images in [0, 1] ->
+                        probabilities [N, H, W, K], class names and preprocessing
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+from tf_keras import layers
+
+from components.common import keras_bundle
+from pipelines import config_loader
+from pipelines.segmentation import transform as seg_transform
+from pipelines.segmentation.config import SegmentationAugmentConfig
+from pipelines.segmentation.config import SegmentationConfig
+from pipelines.segmentation.config import TrainConfig
+from pipelines.vision import serving
+from pipelines.vision import training
+from pipelines.vision import transform
+from pipelines.vision.config import ImageConfig
+
+RUN_FN = "pipelines.segmentation.model.run_fn"
+
+# ---------------------------------------------------------------------------------------------
+# Keras
+
+
+def _conv_block(x, filters: int, name: str):
+  for i in range(2):
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+    x = layers.ReLU(name=f"{name}_relu{i}")(x)
+  return x
+
+
+def build_unet(image: ImageConfig, num_classes: int, base_filters: int = 16,
+               depth: int = 3) -> keras.Model:
+  """U-Net: `depth` (conv-BN-ReLU x2, max-pool) levels down, transposed convolutions up with
+  skip connections, a 1x1 softmax head: [N, H, W, C] in [0, 1] -> [N, H, W, num_classes]."""
+  inputs = keras.Input((image.height, image.width, image.channels), name="image")
+  x, skips = inputs, []
+  for d in range(depth):
+    x = _conv_block(x, base_filters * 2 ** d, f"down{d}")
+    skips.append(x)
+    x = layers.MaxPooling2D(name=f"pool{d}")(x)
+  x = _conv_block(x, base_filters * 2 ** depth, "bottom")
+  for d in reversed(range(depth)):
+    x = layers.Conv2DTranspose(base_filters * 2 ** d, 2, strides=2, name=f"up{d}")(x)
+    x = layers.Concatenate(name=f"skip{d}")([x, skips[d]])
+    x = _conv_block(x, base_filters * 2 ** d, f"dec{d}")
+  outputs = layers.Conv2D(num_classes, 1, activation="softmax", name="probabilities")(x)
+  return keras.Model(inputs, outputs, name="unet")
+
+
+def build_fcn(image: ImageConfig, num_classes: int, base_filters: int = 16,
+              depth: int = 3) -> keras.Model:
+  """FCN: a plain conv-pool encoder, a 1x1 class scorer and a bilinear up-sampling by 2**depth
+  (no skip connections: coarser borders than the U-Net)."""
+  inputs = keras.Input((image.height, image.width, image.channels), name="image")
+  x = inputs
+  for d in range(depth):
+    x = _conv_block(x, base_filters * 2 ** d, f"down{d}")
+    x = layers.MaxPooling2D(name=f"pool{d}")(x)
+  x = _conv_block(x, base_filters * 2 ** depth, "bottom")
+  x = layers.Conv2D(num_classes, 1, name="scores")(x)
+  x = layers.UpSampling2D(2 ** depth, interpolation="bilinear", name="upsample")(x)
+  outputs = layers.Softmax(name="probabilities")(x)
+  return keras.Model(inputs, outputs, name="fcn")
+
+
+def build(image: ImageConfig, num_classes: int, train: TrainConfig) -> keras.Model:
+  builder = {"unet": build_unet, "fcn": build_fcn}[train.model]
+  return builder(image, num_classes, train.base_filters, train.depth)
+
+
+class SegmentationLoss(keras.losses.Loss):
+  """Pixel cross-entropy + `dice_weight` x (1 - soft Dice), Dice averaged over classes and
+  images (smoothed by 1 so absent classes count as matched when none is predicted)."""
+
+  def __init__(self, num_classes: int, dice_weight: float = 1.0, name: str = "ce_dice"):
+    super().__init__(name=name)
+    self.num_classes = num_classes
+    self.dice_weight = dice_weight
+
+  def call(self, y_true, y_pred):
+    labels = tf.cast(tf.reshape(y_true, tf.shape(y_pred)[:-1]), tf.int32)
+    ce = keras.losses.sparse_categorical_crossentropy(labels, y_pred)  # [N, H, W]
+    onehot = tf.one_hot(labels, self.num_classes, dtype=y_pred.dtype)
+    inter = tf.reduce_sum(onehot * y_pred, axis=[1, 2])
+    total = tf.reduce_sum(onehot + y_pred, axis=[1, 2])
+    dice = (2.0 * inter + 1.0) / (total + 1.0)  # [N, K]
+    per_image = tf.reduce_mean(ce, axis=[1, 2]) + self.dice_weight * (
+        1.0 - tf.reduce_mean(dice, axis=-1))
+    return per_image
+
+  def get_config(self):
+    return {**super().get_config(), "num_classes": self.num_classes,
+            "dice_weight": self.dice_weight}
+
+
+def augment_pair(image: tf.Tensor, mask: tf.Tensor, cfg: SegmentationAugmentConfig,
+                 seed: int) -> tuple[tf.Tensor, tf.Tensor]:
+  """The same random shift (whole pixels, zero/background padding) and flip for one image
+  [H, W, C] and its mask [H, W]: the mask stays exact and aligned."""
+  h, w = image.shape[0], image.shape[1]
+  c = image.shape[2]
+  both = tf.concat([image, tf.cast(mask[..., tf.newaxis], image.dtype)], axis=-1)
+  if cfg.shift > 0:
+    dy, dx = max(1, int(h * cfg.shift)), max(1, int(w * cfg.shift))
+    both = tf.pad(both, [[dy, dy], [dx, dx], [0, 0]])
+    both = tf.image.random_crop(both, [h, w, c + 1], seed=seed)
+  if cfg.flip:
+    both = tf.image.random_flip_left_right(both, seed=seed)
+  return both[..., :c], tf.cast(tf.round(both[..., c]), mask.dtype)
+
+
+def fit(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset,
+        num_classes: int, train: TrainConfig, num_examples: int,
+        log_dir: str | None = None) -> dict:
+  """Trains `model` on (image, mask) batches; returns the Keras history."""
+  if train.augment.shift > 0 or train.augment.flip:
+    train_ds = train_ds.unbatch().map(
+        lambda x, y: augment_pair(x, y, train.augment, train.seed),
+        num_parallel_calls=tf.data.AUTOTUNE).batch(train.batch_size)
+  steps = max(1, math.ceil(num_examples / train.batch_size))
+  momentum = training.batch_norm_momentum(steps, train.batch_norm_momentum)
+  training.set_batch_norm_momentum(model, momentum)
+  logging.info("%d training examples, %d steps per epoch: BatchNormalization momentum %.3f",
+               num_examples, steps, momentum)
+  model.compile(optimizer=keras.optimizers.Adam(train.learning_rate),
+                loss=SegmentationLoss(num_classes, train.dice_weight),
+                metrics=[keras.metrics.SparseCategoricalAccuracy(name="pixel_accuracy")])
+  callbacks = training.callbacks(train.epochs, train.learning_rate, train.lr_schedule,
+                                 train.early_stopping_patience, train.reduce_lr_patience,
+                                 log_dir)
+  return model.fit(train_ds.prefetch(tf.data.AUTOTUNE), validation_data=eval_ds,
+                   epochs=train.epochs, callbacks=callbacks, verbose=2).history
+
+
+# ---------------------------------------------------------------------------------------------
+# Serving
+
+
+class SegmentationServingModule(serving.ImageServingModule):
+  """Outputs class_ids [N, H, W] (argmax inside the graph), probabilities [N, H, W, K] and the
+  class names [N, K]."""
+
+  def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput,
+               class_names: list[str]):
+    super().__init__(model, tft_output)
+    self.class_names = tf.constant(class_names)
+
+  def outputs(self, images):
+    probabilities = self.model(images, training=False)
+    n = tf.shape(probabilities)[0]
+    return {"class_ids": tf.argmax(probabilities, axis=-1),
+            "probabilities": probabilities,
+            "classes": tf.tile(self.class_names[tf.newaxis, :], [n, 1])}
+
+
+# ---------------------------------------------------------------------------------------------
+# TFX Trainer entry point
+
+
+def run_fn(fn_args) -> None:
+  """TFX Trainer entry point: trains on transformed examples, exports serving + Keras models."""
+  cfg = config_loader.from_dict(SegmentationConfig, fn_args.custom_config["segmentation"])
+  keras.utils.set_random_seed(cfg.train.seed)
+  tft_output = tft.TFTransformOutput(fn_args.transform_output)
+  class_names = seg_transform.class_names(tft_output)
+  mask = transform.xf(seg_transform.MASK_KEY)
+  train_ds = transform.dataset(fn_args.train_files, fn_args.data_accessor, tft_output,
+                               cfg.train.batch_size, shuffle=True, seed=cfg.train.seed,
+                               label=mask)
+  eval_ds = transform.dataset(fn_args.eval_files, fn_args.data_accessor, tft_output,
+                              cfg.train.batch_size, shuffle=False, seed=cfg.train.seed,
+                              label=mask)
+  logging.info("training a %s on %d classes: %s", cfg.train.model, len(class_names), class_names)
+  model = build(cfg.image, len(class_names), cfg.train)
+  fit(model, train_ds, eval_ds, len(class_names), cfg.train,
+      transform.count_examples(fn_args.train_files), log_dir=fn_args.model_run_dir)
+  SegmentationServingModule(model, tft_output, class_names).save(
+      fn_args.serving_model_dir, task="segmentation")
+  keras_bundle.write(
+      model, class_names, {**transform.preprocessing_metadata(cfg.image), "output": "probabilities"},
+      os.path.join(os.path.dirname(fn_args.serving_model_dir), keras_bundle.KERAS_DIR))

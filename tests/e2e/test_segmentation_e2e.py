@@ -1,0 +1,60 @@
+"""The whole segmentation DAG on the Beam DirectRunner through the shared task test kit: digit
+scenes (image + mask PNG pairs) in, a pushed U-Net out; an unchanged rerun is cached; a worse
+candidate (untrained) falls below the blessed model's mIoU and is not pushed."""
+
+import json
+import os
+
+import pytest
+
+from components.common import outcome
+from pipelines import datasets
+from pipelines import runners
+from pipelines import tasks
+from tests import kit
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+TRAIN = {"base_filters": 8, "depth": 2, "epochs": 12, "batch_size": 16,
+         "learning_rate": 1e-2, "early_stopping_patience": 0}
+CONFIG = {"segmentation": {
+    "image": {"height": 16, "width": 16, "channels": 3},
+    "train": TRAIN,
+    "evaluation": {"miou_lower_bound": 0.05},
+    "export": {"int8_max_quality_drop": 0.3, "representative_examples": 20}}}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  tmp = tmp_path_factory.mktemp("segmentation")
+  data = datasets.write_digit_scenes(str(tmp / "data"), count=80, size=16, seed=1,
+                                     scale=(0.5, 0.8))
+  out = str(tmp / "out")
+  first = runners.run_task("segmentation", out, data=data, overrides=CONFIG, emit=print)
+  second = runners.run_task("segmentation", out, data=data, overrides=CONFIG, emit=print)
+  worse = {"segmentation": {**CONFIG["segmentation"],
+                            "train": {**TRAIN, "epochs": 1, "learning_rate": 0.0}}}
+  third = runners.run_task("segmentation", out, data=data, overrides=worse, emit=print)
+  return {"first": first, "second": second, "worse": third, "data": data}
+
+
+def test_task_kit(runs):
+  kit.check_e2e(tasks.get("segmentation"), runs,
+                os.path.join(runs["data"], "images", "00000.png"), CONFIG)
+
+
+def test_the_gate_compares_with_the_blessed_model_and_the_report_shows_overlays(runs):
+  first = outcome.read(runs["first"].output_uri("SegmentationEvaluator", "evaluation"))
+  assert first["blessed"] and not first["baseline"]
+  assert {"class=background", "miou", "pixel_accuracy"} <= set(first["slices"]) | set(
+      first["metrics"])
+  worse = outcome.read(runs["worse"].output_uri("SegmentationEvaluator", "evaluation"))
+  assert worse["baseline"]["miou"] == pytest.approx(first["metrics"]["miou"])
+  assert any("below the baseline" in f for f in worse["failures"]), worse["failures"]
+  text = open(os.path.join(runs["first"].output_uri("RunReport", "report"),
+                           "report.html")).read()
+  assert "true and predicted masks" in text and "class=background" in text
+  edge = runs["first"].output_uri("EdgeExport", "edge_model")
+  metrics = json.load(open(os.path.join(edge, "metrics.json")))
+  assert metrics["quality_metric"] == "miou"
+  assert set(metrics["models"]) >= {"tflite_float32", "tflite_float16", "tflite_int8", "onnx"}
