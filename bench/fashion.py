@@ -38,6 +38,12 @@ def images(prefix: str) -> np.ndarray:
   return _idx(os.path.join(FASHION_DIR, f"{prefix}-images-idx3-ubyte.gz"))
 
 
+def labels(prefix: str) -> np.ndarray:
+  """The class ids [N] of the "train" or "t10k" file (index into CLASSES)."""
+  ensure_fashion_mnist()
+  return _idx(os.path.join(FASHION_DIR, f"{prefix}-labels-idx1-ubyte.gz"))
+
+
 def write_fashion_mnist(root: str) -> str:
   """Writes the 70k images as PNGs and a manifest with the official train/test split as
   train/eval. Reused when already complete."""
@@ -47,9 +53,7 @@ def write_fashion_mnist(root: str) -> str:
   ensure_fashion_mnist()
   rows = ["path,label,split"]
   for prefix, split in (("train", "train"), ("t10k", "eval")):
-    images = _idx(os.path.join(FASHION_DIR, f"{prefix}-images-idx3-ubyte.gz"))
-    labels = _idx(os.path.join(FASHION_DIR, f"{prefix}-labels-idx1-ubyte.gz"))
-    for i, (image, label) in enumerate(zip(images, labels)):
+    for i, (image, label) in enumerate(zip(images(prefix), labels(prefix))):
       rel = f"{split}/{CLASSES[label]}/{i:05d}.png"
       os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
       cv2.imwrite(os.path.join(root, rel), image)

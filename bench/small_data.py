@@ -18,6 +18,7 @@ BatchNormalization, Adam 1e-3, batch 32, 30 epochs, no augmentation and no early
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -33,17 +34,18 @@ import fashion  # noqa: E402
 TEST_IMAGES = 2000
 
 
-def _labels(prefix: str) -> np.ndarray:
-  return fashion._idx(os.path.join(fashion.FASHION_DIR, f"{prefix}-labels-idx1-ubyte.gz"))  # pylint: disable=protected-access
+def subset(train_y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+  """Indices of n/10 training images per class (the same draw for the DAG and the baseline)."""
+  rng = np.random.default_rng(seed)
+  return np.concatenate([rng.choice(np.flatnonzero(train_y == c), n // 10, replace=False)
+                         for c in range(10)])
 
 
 def write_subset(root: str, n: int, seed: int = 0) -> str:
   """N train images (N/10 per class) and N/4 eval images as PNG files with a manifest."""
-  train_x, train_y = fashion.images("train"), _labels("train")
-  test_x, test_y = fashion.images("t10k"), _labels("t10k")
-  rng = np.random.default_rng(seed)
-  train_idx = np.concatenate([rng.choice(np.flatnonzero(train_y == c), n // 10, replace=False)
-                              for c in range(10)])
+  train_x, train_y = fashion.images("train"), fashion.labels("train")
+  test_x, test_y = fashion.images("t10k"), fashion.labels("t10k")
+  train_idx = subset(train_y, n, seed)
   rows = ["path,label,split"]
   for split, xs, ys, idx in (("train", train_x, train_y, train_idx),
                              ("eval", test_x, test_y, np.arange(max(n // 4, 10)))):
@@ -67,17 +69,16 @@ def _rgb32(images: np.ndarray) -> np.ndarray:
 def test_set(n: int) -> tuple[list[bytes], np.ndarray, np.ndarray]:
   """Test images after the eval ones: (PNG bytes, RGB 32 px arrays, labels)."""
   start = max(n // 4, 10)
-  xs, ys = fashion.images("t10k")[start:start + TEST_IMAGES], _labels("t10k")[start:start + TEST_IMAGES]
+  xs = fashion.images("t10k")[start:start + TEST_IMAGES]
+  ys = fashion.labels("t10k")[start:start + TEST_IMAGES]
   return [cv2.imencode(".png", x)[1].tobytes() for x in xs], _rgb32(xs), ys.astype(np.int64)
 
 
 def baseline_accuracy(n: int, test_x: np.ndarray, test_y: np.ndarray, seed: int = 0) -> float:
   import tf_keras as keras  # pylint: disable=g-import-not-at-top
   from tf_keras import layers  # pylint: disable=g-import-not-at-top
-  train_x, train_y = fashion.images("train"), _labels("train")
-  rng = np.random.default_rng(seed)
-  idx = np.concatenate([rng.choice(np.flatnonzero(train_y == c), n // 10, replace=False)
-                        for c in range(10)])
+  train_x, train_y = fashion.images("train"), fashion.labels("train")
+  idx = subset(train_y, n, seed)
   keras.utils.set_random_seed(42)
   model = keras.Sequential([
       keras.Input((32, 32, 3)),
@@ -129,7 +130,6 @@ def main() -> int:
     evaluation = outcome.read(result.output_uri("Evaluator", "evaluation"))
     blessed = result.output_properties("Evaluator", "blessing").get("blessed")
     history = os.path.join(result.output_uri("Trainer", "model_run"), "history.json")
-    import json  # pylint: disable=g-import-not-at-top
     with open(history) as f:
       epochs = len(json.load(f)["loss"])
     model_uri = os.path.join(result.output_uri("Trainer", "model"), "Format-Serving")
@@ -152,5 +152,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   sys.exit(main())

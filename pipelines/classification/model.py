@@ -16,7 +16,6 @@ Trainer output layout (`Model` artifact):
 from __future__ import annotations
 
 import logging
-import math
 import os
 
 import tensorflow as tf
@@ -90,11 +89,7 @@ def train_classifier(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.
   train_ds = train_ds.prefetch(tf.data.AUTOTUNE)
   callbacks = training.callbacks(train.epochs, train.learning_rate, train.lr_schedule,
                                  train.early_stopping_patience, train.reduce_lr_patience, log_dir)
-  steps = max(1, math.ceil(num_examples / train.batch_size))
-  momentum = training.batch_norm_momentum(steps, train.batch_norm_momentum)
-  layers_set = training.set_batch_norm_momentum(model, momentum)
-  logging.info("%d training examples, %d steps per epoch: BatchNormalization momentum %.3f "
-               "(%d layers)", num_examples, steps, momentum, layers_set)
+  training.adapt_batch_norm(model, num_examples, train.batch_size, train.batch_norm_momentum)
   backbone = _backbone(model)
   if backbone is not None:
     backbone.trainable = False

@@ -14,7 +14,6 @@ Trainer output layout (`Model` artifact):
 from __future__ import annotations
 
 import logging
-import math
 import os
 
 import tensorflow as tf
@@ -136,11 +135,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset,
     train_ds = train_ds.unbatch().map(
         lambda x, y: augment_pair(x, y, train.augment, train.seed),
         num_parallel_calls=tf.data.AUTOTUNE).batch(train.batch_size)
-  steps = max(1, math.ceil(num_examples / train.batch_size))
-  momentum = training.batch_norm_momentum(steps, train.batch_norm_momentum)
-  training.set_batch_norm_momentum(model, momentum)
-  logging.info("%d training examples, %d steps per epoch: BatchNormalization momentum %.3f",
-               num_examples, steps, momentum)
+  training.adapt_batch_norm(model, num_examples, train.batch_size, train.batch_norm_momentum)
   model.compile(optimizer=keras.optimizers.Adam(train.learning_rate),
                 loss=SegmentationLoss(num_classes, train.dice_weight),
                 metrics=[keras.metrics.SparseCategoricalAccuracy(name="pixel_accuracy")])

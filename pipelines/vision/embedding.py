@@ -7,7 +7,6 @@ Euclidean and angular distances agree and the model converts to TFLite/ONNX like
 from __future__ import annotations
 
 import itertools
-import math
 
 import numpy as np
 import tensorflow as tf
@@ -86,8 +85,7 @@ def fit_metric(model: keras.Model, x: np.ndarray, y: np.ndarray, x_val: np.ndarr
                                    cfg.augment.contrast, seed=cfg.seed)
   if augment.layers:
     train_ds = train_ds.map(lambda a, b: (augment(a, training=True), b))
-  steps = math.ceil(len(y) / (cfg.classes_per_batch * cfg.examples_per_class))
-  training.set_batch_norm_momentum(model, training.batch_norm_momentum(steps))
+  training.adapt_batch_norm(model, len(y), cfg.classes_per_batch * cfg.examples_per_class)
   model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate),
                 loss=losses.get(cfg.loss, cfg.margin))
   val_ds = _pk_dataset(x_val, y_val, cfg, fixed=True) if len(np.unique(y_val)) > 1 else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 
@@ -55,6 +56,18 @@ def set_batch_norm_momentum(model: keras.Model, momentum: float) -> int:
       layer.momentum = momentum
       count += 1
   return count
+
+
+def adapt_batch_norm(model: keras.Model, num_examples: int, batch_size: int,
+                     configured: float = 0.0) -> float:
+  """Sets every BatchNormalization layer's momentum for `num_examples` in batches of
+  `batch_size` (`batch_norm_momentum`), logs it and returns it."""
+  steps = max(1, math.ceil(num_examples / batch_size))
+  momentum = batch_norm_momentum(steps, configured)
+  count = set_batch_norm_momentum(model, momentum)
+  logging.info("%d training examples, %d steps per epoch: BatchNormalization momentum %.3f "
+               "(%d layers)", num_examples, steps, momentum, count)
+  return momentum
 
 
 def callbacks(epochs: int, learning_rate: float, lr_schedule: str, early_stopping_patience: int,
