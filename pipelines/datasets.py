@@ -4,6 +4,7 @@ the real ingest path (files on disk -> validation -> tf.Examples) runs."""
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -55,12 +56,12 @@ def _backgrounds() -> list[np.ndarray]:
 
 
 def compose_scene(rng: np.random.Generator, backgrounds: list[np.ndarray],
-                  digits: np.ndarray, targets: np.ndarray, size: int,
+                  sprites: np.ndarray, targets: np.ndarray, size: int,
                   count: tuple[int, int] = (1, 3), scale: tuple[float, float] = (0.3, 0.5),
                   max_overlap: float = 0.1) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-  """One scene: a random crop of a real photo with 1-3 real digits pasted at random scales and
-  places (bounding boxes overlapping by at most `max_overlap` IoU), each in a colour that
-  contrasts with the photo under it.
+  """One scene: a random crop of a real photo with 1-3 real objects (`sprites`: coverage in
+  [0, 1], e.g. digits) pasted at random scales and places (bounding boxes overlapping by at most
+  `max_overlap` IoU), each in a colour that contrasts with the photo under it.
 
   Returns:
     (RGB image [size, size, 3] uint8, mask [size, size] uint8 with 0 = background and digit d =
@@ -83,8 +84,8 @@ def compose_scene(rng: np.random.Generator, backgrounds: list[np.ndarray],
         break
     else:
       continue
-    i = int(rng.integers(len(digits)))
-    alpha = cv2.resize(digits[i].astype(np.float32) / 16.0, (side, side),
+    i = int(rng.integers(len(sprites)))
+    alpha = cv2.resize(sprites[i].astype(np.float32), (side, side),
                        interpolation=cv2.INTER_LINEAR).clip(0, 1)[..., None]
     patch = image[y0:y0 + side, x0:x0 + side]
     dark = patch.mean() > 128
@@ -119,37 +120,66 @@ def _iou(a, b) -> float:
 
 def write_digit_scenes(out_dir: str, count: int = 600, size: int = 48, seed: int = 0,
                        scale: tuple[float, float] = (0.35, 0.6)) -> str:
-  """Writes `count` scenes of real scikit-learn digits (each `scale` x `size` wide) on real
-  photos in the `mask_pairs`
-  layout: `images/<id>.png`, `masks/<id>.png` (class id per pixel) and `classes.txt`
-  (`DIGIT_CLASSES`); `instances.jsonl` lists each scene's digits with exact boxes. Seeded and
-  idempotent (a complete copy is reused untouched, so TFX's cache still hits).
+  """Writes `count` scenes of real scikit-learn digits (`write_scenes`, classes
+  `DIGIT_CLASSES`).
 
   Returns:
     The folder, `<out_dir>/digit-scenes-<count>-<size>px-<seed>-<scale>`.
   """
-  import json  # pylint: disable=g-import-not-at-top
   from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
   root = os.path.join(out_dir, f"digit-scenes-{count}-{size}px-{seed}-"
                            f"{scale[0]:g}-{scale[1]:g}")
-  if os.path.exists(os.path.join(root, _DONE)):
+  if not _complete(root):
+    digits = load_digits()
+    write_scenes(root, digits.images / 16.0, digits.target, DIGIT_CLASSES, count, size, seed,
+                 scale)
+  return root
+
+
+def _complete(root: str) -> bool:
+  return all(os.path.exists(os.path.join(root, f)) for f in (_DONE, "annotations.json"))
+
+
+def write_scenes(root: str, sprites: np.ndarray, targets: np.ndarray, classes: Sequence[str],
+                 count: int, size: int, seed: int = 0,
+                 scale: tuple[float, float] = (0.35, 0.6)) -> str:
+  """Writes `count` scenes of real objects (`sprites`: [N, h, w] coverage in [0, 1], class
+  `targets[i]`, named `classes[targets[i] + 1]`; `classes[0]` is the background), each `scale` x
+  `size` wide, on real photos (`compose_scene`) in the `mask_pairs` layout: `images/<id>.png`,
+  `masks/<id>.png` (class id per pixel) and `classes.txt`; `instances.jsonl` lists each scene's
+  objects with exact boxes, and `annotations.json` holds the same boxes as COCO (the `coco_json`
+  reader's input; category k + 1 is `classes[k + 1]`). Seeded and idempotent (a complete copy is
+  reused untouched, so TFX's cache still hits).
+  """
+  import json  # pylint: disable=g-import-not-at-top
+  if _complete(root):
     return root
-  digits = load_digits()
   backgrounds = _backgrounds()
   rng = np.random.default_rng(seed)
   for sub in ("images", "masks"):
     os.makedirs(os.path.join(root, sub), exist_ok=True)
+  coco = {"images": [], "annotations": [], "categories": [
+      {"id": k, "name": name} for k, name in enumerate(classes) if k > 0]}
   with open(os.path.join(root, "instances.jsonl"), "w") as listing:
     for i in range(count):
-      image, mask, instances = compose_scene(rng, backgrounds, digits.images, digits.target,
+      image, mask, instances = compose_scene(rng, backgrounds, sprites, targets,
                                              size, scale=scale)
       name = f"{i:05d}.png"
       if not (cv2.imwrite(os.path.join(root, "images", name), image[..., ::-1]) and
               cv2.imwrite(os.path.join(root, "masks", name), mask)):
         raise OSError(f"cannot write {root}/*/{name}")
       listing.write(json.dumps({"image": f"images/{name}", "instances": instances}) + "\n")
+      coco["images"].append({"id": i, "file_name": f"images/{name}", "width": size,
+                             "height": size})
+      for inst in instances:
+        x0, y0, x1, y1 = inst["box"]
+        coco["annotations"].append({
+            "id": len(coco["annotations"]) + 1, "image_id": i, "category_id": inst["class_id"],
+            "bbox": [x0, y0, x1 - x0, y1 - y0], "area": inst["pixels"], "iscrowd": 0})
+  with open(os.path.join(root, "annotations.json"), "w") as f:
+    json.dump(coco, f)
   with open(os.path.join(root, "classes.txt"), "w") as f:
-    f.write("\n".join(DIGIT_CLASSES) + "\n")
+    f.write("\n".join(classes) + "\n")
   with open(os.path.join(root, _DONE), "w") as f:
     f.write(f"{count} scenes\n")
   return root

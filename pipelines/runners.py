@@ -421,7 +421,7 @@ def run_task(task_name: str, output_dir: str, data: str | None = None,
     with console_to_log(log_file, enabled=quiet_console and not verbose) as say:
       # Imported here: TensorFlow's and Beam's import-time messages belong in the log.
       from components.image_ingest import ingest  # pylint: disable=g-import-not-at-top
-      from components.image_ingest import readers  # pylint: disable=g-import-not-at-top
+      from pipelines.vision import dag  # pylint: disable=g-import-not-at-top
       emit = emit or say
       if not source:
         source = task.default_data(layout.data_dir)
@@ -430,7 +430,7 @@ def run_task(task_name: str, output_dir: str, data: str | None = None,
         source = os.path.abspath(source)
       runtime = local_runtime(task_name, run_cfg.infra, layout, source,
                               ingest.input_fingerprint(source,
-                                                       readers.detect(source, task.readers)))
+                                                       dag.reader_for(task, cfg.data, source)))
       return run_local(_create_pipeline(task, cfg, runtime), layout, verbose=verbose, emit=emit,
                        log_file=log_file)
 

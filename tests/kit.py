@@ -166,7 +166,6 @@ def _check_predict_cli(task: Task, serving_dir: str, image_path: str) -> None:
 def _check_edge(task: Task, result, cfg) -> None:
   """Every edge model exists, and the int8 and ONNX scores in metrics.json are reproduced."""
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
-  import tf_keras as keras  # pylint: disable=g-import-not-at-top
   from components.edge_export import export  # pylint: disable=g-import-not-at-top
   edge_dir = result.output_uri("EdgeExport", "edge_model")
   with open(os.path.join(edge_dir, export.METRICS_FILE)) as f:
@@ -181,9 +180,8 @@ def _check_edge(task: Task, result, cfg) -> None:
       os.path.join(result.output_uri("Transform", "transformed_examples"), "Split-eval", "*"),
       spec.transformed_feature_spec())
   inputs = [features[k].astype(np.float32) for k in task.edge.inputs]
-  model = keras.models.load_model(os.path.join(
-      keras_bundle.keras_dir(result.output_uri("Trainer", "model")), keras_bundle.KERAS_FILE),
-      compile=False)
+  model = export.load_model(keras_bundle.keras_dir(result.output_uri("Trainer", "model")),
+                           task.edge)
   reference = model.predict(inputs[0] if len(inputs) == 1 else inputs, verbose=0)
   quality = metrics["quality_metric"]
   params = task.edge_params(cfg)

@@ -115,6 +115,10 @@ class EdgeContract:
     extra_files: files of the Keras bundle that travel with the edge models.
     extra_dirs: serving-model sub-folder -> edge-artifact sub-folder, copied when present.
     not_exportable: why this task has no edge models ("" when it has).
+    edge_model: (the bundle's Keras model, its preprocessing.json) -> the model that is exported
+      and scored, e.g. with decoding and NMS inside; None: the bundle's model as it is.
+    int8_float_outputs: the int8 model keeps float32 outputs (outputs of float post-processing
+      such as NMS, which int8 would round); inputs are int8 either way.
   """
   quality: Callable[..., dict] | None
   quality_metric: str = ""
@@ -125,6 +129,8 @@ class EdgeContract:
   extra_files: tuple[str, ...] = ()
   extra_dirs: Mapping[str, str] = dataclasses.field(default_factory=dict)
   not_exportable: str = ""
+  edge_model: Callable[[Any, dict], Any] | None = None
+  int8_float_outputs: bool = False
 
   @classmethod
   def none(cls, reason: str) -> "EdgeContract":

@@ -201,3 +201,14 @@ def iou_scores(cm: np.ndarray, class_names: list[str] | None = None) -> dict:
       "per_class": {names[i]: {"iou": float(iou[i]), "pixels": float(cm[i].sum())}
                     for i in range(k) if present[i]},
   }
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+  """Pairwise IoU [len(a), len(b)] of [ymin, xmin, ymax, xmax] boxes."""
+  a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+  tl = np.maximum(a[:, None, :2], b[None, :, :2])
+  br = np.minimum(a[:, None, 2:], b[None, :, 2:])
+  inter = np.prod(np.clip(br - tl, 0, None), axis=-1)
+  area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), axis=-1)
+  union = area(a)[:, None] + area(b)[None, :] - inter
+  return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)

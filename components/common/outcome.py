@@ -49,6 +49,20 @@ def gate(metrics: dict, lower_bounds: dict[str, float]) -> tuple[dict, list[str]
   return table, failures
 
 
+def gate_against_baseline(thresholds: dict, failures: list[str], metric: str, value: float,
+                          baseline: dict, max_drop: float) -> None:
+  """Adds the change threshold to a `gate` table: `metric` may be at most `max_drop` below the
+  baseline's (the latest blessed model's, when `baseline` has it)."""
+  if metric not in baseline:
+    return
+  ok = value >= baseline[metric] - max_drop - 1e-9
+  thresholds[metric].update(max_drop=max_drop, baseline=baseline[metric])
+  thresholds[metric]["ok"] = thresholds[metric]["ok"] and ok
+  if not ok:
+    failures.append(f"{metric} = {value:.4f} is more than {max_drop:g} below the baseline "
+                    f"{baseline[metric]:.4f}")
+
+
 def write(evaluation_dir: str, blessing_dir: str, result: dict) -> None:
   """Writes evaluation.json and the blessing marker; `result` has blessed and failures."""
   os.makedirs(evaluation_dir, exist_ok=True)

@@ -72,12 +72,14 @@ def _unlist(outputs: list[np.ndarray]):
 
 
 def to_tflite(model: keras.Model, variant: str,
-              representative: Sequence[np.ndarray] | np.ndarray | None = None) -> bytes:
+              representative: Sequence[np.ndarray] | np.ndarray | None = None,
+              int8_float_outputs: bool = False) -> bytes:
   """Converts a Keras model to TFLite.
 
   Args:
     variant: float32, float16 (fp16 weights), dynamic_range (int8 weights, float activations) or
       int8 (full integer: int8 weights, activations, inputs and outputs; needs `representative`).
+    int8_float_outputs: int8 models keep float32 outputs (after float post-processing).
     representative: one array [N, ...] per model input (or one array for a single input).
   """
   if variant not in TFLITE_VARIANTS:
@@ -99,7 +101,8 @@ def to_tflite(model: keras.Model, variant: str,
     converter.representative_dataset = gen
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    if not int8_float_outputs:
+      converter.inference_output_type = tf.int8
   return converter.convert()
 
 
@@ -120,6 +123,8 @@ def tflite_predict(model: bytes | str, inputs: Sequence[np.ndarray] | np.ndarray
   inputs = _as_list(inputs)
   runner = _interpreter(model).get_signature_runner()
   in_details, out_details = runner.get_input_details(), runner.get_output_details()
+  if any(d["shape_signature"][0] == 1 for d in in_details.values()):
+    batch_size = 1  # a model made for one example at a time (e.g. with NMS inside)
   input_names = list(input_names or in_details)
   output_names = list(output_names or out_details)
   outputs: list[list[np.ndarray]] = []
@@ -155,7 +160,8 @@ def to_onnx(model: keras.Model, path: str, opset: int = 15) -> None:
   # One input is named "image" (what edge runtimes were promised); several keep Keras's names.
   names = (["image"] if len(model.inputs) == 1 else
            [x.name.split(":")[0] for x in model.inputs])
-  spec = [tf.TensorSpec([None, *x.shape[1:]], x.dtype, name=name)
+  # A fixed batch (edge models made for one example at a time) stays fixed.
+  spec = [tf.TensorSpec([x.shape[0], *x.shape[1:]], x.dtype, name=name)
           for name, x in zip(names, model.inputs)]
   tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset, output_path=path)
 
@@ -166,6 +172,8 @@ def onnx_predict(path: str, inputs: Sequence[np.ndarray] | np.ndarray, batch_siz
   inputs = _as_list(inputs)
   session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
   names = [i.name for i in session.get_inputs()]
+  if any(i.shape and i.shape[0] == 1 for i in session.get_inputs()):
+    batch_size = 1
   parts = [session.run(None, {name: x[i:i + batch_size] for name, x in zip(names, inputs)})
            for i in range(0, len(inputs[0]), batch_size)]
   return _unlist([np.concatenate(p) for p in zip(*parts)])
@@ -173,6 +181,16 @@ def onnx_predict(path: str, inputs: Sequence[np.ndarray] | np.ndarray, batch_siz
 
 # ---------------------------------------------------------------------------------------------
 # The whole export
+
+
+def load_model(keras_dir: str, contract: EdgeContract) -> keras.Model:
+  """The model that is exported and scored: the bundle's Keras model, wrapped by the contract's
+  `edge_model` (e.g. with NMS inside) when it has one."""
+  model = keras.models.load_model(os.path.join(keras_dir, keras_bundle.KERAS_FILE), compile=False)
+  if contract.edge_model is not None:
+    with open(os.path.join(keras_dir, keras_bundle.PREPROCESSING_FILE)) as f:
+      model = contract.edge_model(model, json.load(f))
+  return model
 
 
 def _write_marker(out_dir: str, name: str, text: str) -> None:
@@ -210,7 +228,7 @@ def export_edge(keras_dir: str, features: Mapping[str, np.ndarray], out_dir: str
     raise ValueError(f"the transformed eval examples lack the model inputs {missing}; they have "
                      f"{sorted(features)}")
   inputs = [features[k].astype(np.float32) for k in contract.inputs]
-  model = keras.models.load_model(os.path.join(keras_dir, keras_bundle.KERAS_FILE), compile=False)
+  model = load_model(keras_dir, contract)
   reference = model.predict(_unlist(inputs), batch_size=256, verbose=0)
   quality = contract.metric(contract.quality_metric, params)
   agreement = contract.metric(contract.agreement_metric, params)
@@ -225,7 +243,8 @@ def export_edge(keras_dir: str, features: Mapping[str, np.ndarray], out_dir: str
                   "quality_metric": quality, "agreement_metric": agreement,
                   "keras": keras_metrics, "models": {}}
   for variant in TFLITE_VARIANTS:
-    content = to_tflite(model, variant, [x[pick] for x in inputs] if variant == "int8" else None)
+    content = to_tflite(model, variant, [x[pick] for x in inputs] if variant == "int8" else None,
+                        contract.int8_float_outputs)
     path = os.path.join(out_dir, tflite_file(variant))
     with open(path, "wb") as f:
       f.write(content)

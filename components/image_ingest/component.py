@@ -40,6 +40,8 @@ class ImageIngestSpec(ComponentSpec):
       "channels": ExecutionParameter(type=int),
       # faces.AlignConfig fields; absent: no face detection.
       "face_align": ExecutionParameter(type=Dict[str, float], optional=True),
+      # Keyword options of the reader (e.g. {"unannotated": "quarantine"}); absent: none.
+      "reader_options": ExecutionParameter(type=Dict[str, str], optional=True),
       # "file" (hash of the path) or "label" (hash of the class: whole classes held out).
       "split_by": ExecutionParameter(type=str),
       # Fingerprint of the files behind `source`: changed data invalidates TFX's cache.
@@ -74,7 +76,8 @@ class ImageIngestExecutor(base_beam_executor.BaseBeamExecutor):
         face_align=_json(exec_properties.get("face_align")),
         split_by=exec_properties.get("split_by") or "file",
         reader=exec_properties.get("reader") or "",
-        channels=exec_properties.get("channels") or 0)
+        channels=exec_properties.get("channels") or 0,
+        reader_options=_json(exec_properties.get("reader_options")) or None)
     examples.set_int_custom_property("num_train", summary["examples"]["train"])
     examples.set_int_custom_property("num_eval", summary["examples"]["eval"])
     examples.set_int_custom_property("num_quarantined", summary["quarantined"])
@@ -90,10 +93,11 @@ class ImageIngest(base_beam_component.BaseBeamComponent):
                train_percent: int = 80, max_file_bytes: int = 20 << 20,
                max_pixels: int = 40_000_000, face_align: dict | None = None,
                split_by: str = "file", channels: int = 0, input_fingerprint: str = "",
-               code_version: str = ""):
+               code_version: str = "", reader_options: dict | None = None):
     super().__init__(ImageIngestSpec(
         source=source, reader=reader, labels=list(labels), train_percent=train_percent,
         max_file_bytes=max_file_bytes, max_pixels=max_pixels, channels=channels,
         face_align={k: float(v) for k, v in face_align.items()} if face_align else None,
         split_by=split_by, input_fingerprint=input_fingerprint, code_version=code_version,
+        reader_options={k: str(v) for k, v in reader_options.items()} if reader_options else None,
         examples=types.Channel(type=standard_artifacts.Examples)))

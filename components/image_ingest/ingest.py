@@ -35,6 +35,9 @@ IMAGE_FEATURES = contract.IMAGE_FEATURES
 QUARANTINE_FILE = "quarantine.jsonl"
 # Files stored as a lossless PNG (TensorFlow cannot decode the original): {"path", "label", "note"}.
 CONVERTED_FILE = "converted.jsonl"
+# A reader's `annotate` may return this key with a note on how the stored annotation differs from
+# the file (e.g. clipped boxes); notes go to CONVERTED_FILE beside image conversions, counted.
+NOTE = "_note"
 COUNTS_FILE = "ingest_counts.json"
 _SPLIT_COUNTS_PREFIX = "split_counts"
 
@@ -72,7 +75,8 @@ def hash_split(key: str, train_percent: int) -> str:
 
 
 def list_sources(source: str, labels: Sequence[str], train_percent: int,
-                 split_by: str = "file", reader: str = "") -> list[ImageSource]:
+                 split_by: str = "file", reader: str = "",
+                 options: dict | None = None) -> list[ImageSource]:
   """Lists `source` with the named reader (default: the first registered one that accepts the
   source) and checks that no split is empty.
 
@@ -83,8 +87,12 @@ def list_sources(source: str, labels: Sequence[str], train_percent: int,
   from components.image_ingest import readers  # pylint: disable=g-import-not-at-top
   if split_by not in ("file", "label"):
     raise IngestError(f"unknown split_by {split_by!r}; use 'file' or 'label'")
-  sources = readers.get(reader or readers.detect(source)).list(
-      source, tuple(labels), train_percent, split_by)
+  chosen = readers.get(reader or readers.detect(source))
+  unknown = sorted(set(options or {}) - set(chosen.options))
+  if unknown:
+    raise IngestError(f"{source}: the {chosen.name} reader takes no options {unknown} (it takes "
+                      f"{list(chosen.options) or 'none'})")
+  sources = chosen.list(source, tuple(labels), train_percent, split_by, **(options or {}))
   check_splits(source, {s: sum(1 for x in sources if x.split == s) for s in SPLITS},
                "listed images")
   return sources
@@ -224,7 +232,12 @@ def _lossless_png(data: bytes) -> bytes | None:
 
 
 def _feature(value) -> tf.train.Feature:
-  """bytes, an int, a float or a list of one of them as a tf.train.Feature."""
+  """bytes, an int, a float or a list of one of them as a tf.train.Feature (a numpy array by its
+  dtype, so an empty one keeps its kind)."""
+  if isinstance(value, np.ndarray) and value.dtype.kind in "fiu":
+    if value.dtype.kind == "f":
+      return tf.train.Feature(float_list=tf.train.FloatList(value=value.reshape(-1).tolist()))
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=value.reshape(-1).tolist()))
   values = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
   if all(isinstance(v, bytes) for v in values):
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
@@ -274,13 +287,17 @@ def read_and_validate(src: ImageSource, max_file_bytes: int, max_pixels: int,
     if isinstance(result, str):
       return "quarantine", {"path": src.path, "label": src.label,
                             "reason": f"aligned face: {result}"}
-  extra = None
+  extra, note = None, result.note
   if annotate is not None:
     extra = annotate(src, result)
     if isinstance(extra, str):
       return "quarantine", {"path": src.path, "label": src.label, "reason": extra}
-  example = to_example(result.data, result, src.label, src.path, extra)
-  return "ok", (src.split, example.SerializeToString(), result.note)
+    if NOTE in extra:
+      extra = dict(extra)
+      note = "; ".join(n for n in (note, extra.pop(NOTE)) if n)
+  label = extra.pop("label").decode() if extra and "label" in extra else src.label
+  example = to_example(result.data, result, label, src.path, extra)
+  return "ok", (src.split, example.SerializeToString(), note)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,6 +374,16 @@ def build_ingest(pipeline: beam.Pipeline, sources: Sequence[ImageSource], out_di
            os.path.join(out_dir, CONVERTED_FILE), shard_name_template=""))
 
 
+def _count_notes(notes: list[dict]) -> dict[str, int]:
+  """How many examples got each kind of note ("clipped 2 box(es) ..." counts as "clipped")."""
+  counts: dict[str, int] = {}
+  for row in notes:
+    for part in row["note"].split("; "):
+      key = part.split(" ")[0]
+      counts[key] = counts.get(key, 0) + 1
+  return counts
+
+
 def summarize(out_dir: str, source: str, listed: int) -> dict:
   """Reads back counts after the Beam pipeline ran; writes and returns the ingest summary.
 
@@ -377,7 +404,8 @@ def summarize(out_dir: str, source: str, listed: int) -> dict:
   converted = _read_jsonl(os.path.join(out_dir, CONVERTED_FILE))
   summary = {"source": source, "listed": listed, "examples": counts,
              "quarantined": len(quarantine), "quarantine_reasons": reasons,
-             "converted_to_png": len(converted)}
+             "converted_to_png": sum(1 for c in converted if "converted " in c["note"]),
+             "notes": _count_notes(converted)}
   if sum(counts.values()) + len(quarantine) != listed:
     raise IngestError(f"{source}: {listed} images listed but {sum(counts.values())} written and "
                       f"{len(quarantine)} quarantined; refusing to lose images silently")
@@ -424,7 +452,8 @@ def _read_jsonl(path: str) -> list[dict]:
 def run_ingest(pipeline: beam.Pipeline, source: str, out_dir: str, labels: Iterable[str] = (),
                train_percent: int = 80, max_file_bytes: int = 20 << 20,
                max_pixels: int = 40_000_000, face_align: dict | None = None,
-               split_by: str = "file", reader: str = "", channels: int = 0) -> dict:
+               split_by: str = "file", reader: str = "", channels: int = 0,
+               reader_options: dict | None = None) -> dict:
   """Lists, validates and writes `source` into `out_dir/Split-{train,eval}/` (runs `pipeline`).
 
   With `face_align` (`faces.AlignConfig` fields), every image is replaced by its aligned face crop
@@ -436,7 +465,7 @@ def run_ingest(pipeline: beam.Pipeline, source: str, out_dir: str, labels: Itera
   """
   from components.image_ingest import readers  # pylint: disable=g-import-not-at-top
   reader = reader or readers.detect(source)
-  sources = list_sources(source, tuple(labels), train_percent, split_by, reader)
+  sources = list_sources(source, tuple(labels), train_percent, split_by, reader, reader_options)
   with pipeline as p:
     build_ingest(p, sources, out_dir, max_file_bytes, max_pixels, face_align, channels, reader)
   return summarize(out_dir, source, len(sources))

@@ -5,6 +5,8 @@ accept (`Task.readers`); new annotation formats add a reader here without touchi
   class_folders   DIR/<class>/<image>            (any source that is not a manifest)
   csv_manifest    path,label[,split] rows         (*.csv)
   mask_pairs      DIR/classes.txt, DIR/images/<id>.<ext>, DIR/masks/<id>.png  (segmentation)
+  coco_json       a COCO file (*.json) or DIR/annotations.json; bboxes     (object detection)
+  voc_xml         DIR/Annotations/<id>.xml, DIR/JPEGImages/<file>          (object detection)
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from components.image_ingest.ingest import hash_split
 from components.image_ingest.ingest import SPLITS
 from components.image_ingest.ingest import ImageSource
 from components.image_ingest.ingest import IngestError
+from components.image_ingest.ingest import NOTE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +38,10 @@ class Reader:
   # (ImageSource, ImageInfo of the valid image) -> extra tf.Example features (e.g. {"mask":
   # PNG bytes}) or a quarantine reason; runs on the workers. None: images only.
   annotate: Callable | None = None
+  # Keyword options `list` takes beyond the four positional arguments (e.g. "unannotated").
+  options: tuple[str, ...] = ()
+  # Whether `accepts` reads the store (not just the name): remote sources are not probed.
+  probes: bool = False
 
 
 _READERS: dict[str, Reader] = {}
@@ -58,11 +65,14 @@ def get(name: str) -> Reader:
 
 
 def detect(source: str, accepted: Sequence[str] = ()) -> str:
-  """The first reader by priority (among `accepted`, if given) that accepts `source`. A task
-  that accepts one reader gets it for a remote source without probing it (pipelines compile for
-  data they cannot reach; listing then names what is wrong with the source)."""
-  if len(accepted) == 1 and "://" in source:
-    return get(accepted[0]).name
+  """The first reader by priority (among `accepted`, if given) that accepts `source`. A remote
+  source is not probed when the task names its readers: the first that accepts it by its name
+  alone, else the task's first reader (pipelines compile for data they cannot reach; listing
+  then names what is wrong with the source; a task's `data.reader` picks another)."""
+  if accepted and "://" in source:
+    by_name = [n for n in sorted(accepted, key=lambda n: get(n).priority)
+               if not get(n).probes and get(n).accepts(source)]
+    return (by_name or [get(accepted[0]).name])[0]
   for name in sorted(accepted or _READERS, key=lambda n: get(n).priority):
     if get(name).accepts(source):
       return name
@@ -353,4 +363,282 @@ def _mask_pair_files(source: str) -> list:
 
 
 register(Reader("mask_pairs", is_mask_pairs, list_mask_pairs, _mask_pair_files, priority=10,
-                annotate=annotate_mask))
+                annotate=annotate_mask, probes=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# Boxes (object detection): COCO JSON and Pascal VOC XML. Both list each image with its objects
+# in pixels; `annotate_boxes` checks them against the decoded image and writes the example's
+# `boxes` ([ymin, xmin, ymax, xmax] normalised, flattened), `box_classes` (class index per box),
+# `classes` (the class list) and `label` (the most frequent class, or NO_OBJECT).
+
+COCO_FILE = "annotations.json"
+VOC_ANNOTATIONS_DIR = "Annotations"
+VOC_IMAGES_DIR = "JPEGImages"
+NO_OBJECT = "(none)"
+# The detector pads ground truth to this many boxes per image; an image with more is quarantined
+# (never truncated silently).
+MAX_BOXES = 100
+UNANNOTATED = ("negative", "quarantine")
+
+
+def _check_unannotated(unannotated: str) -> None:
+  if unannotated not in UNANNOTATED:
+    raise IngestError(f"unannotated must be one of {UNANNOTATED}, got {unannotated!r}")
+
+
+def _box_source(path: str, split: str, objects: list, names: Sequence[str], unannotated: str,
+                size: tuple[int, int] | None = None, problem: str = "") -> ImageSource:
+  """An image with its objects ((x0, y0, x1, y1, class index) in pixels)."""
+  if not problem and not objects and unannotated == "quarantine":
+    problem = "image without annotation (unannotated: quarantine)"
+  if not problem and len(objects) > MAX_BOXES:
+    problem = f"{len(objects)} boxes; at most {MAX_BOXES} per image are kept"
+  return ImageSource(path, "", split, problem=problem, annotation=(
+      ("objects", tuple(objects)), ("classes", tuple(names)), ("size", size)))
+
+
+def is_coco(source: str) -> bool:
+  """A COCO annotation file (*.json), or a folder holding `annotations.json`."""
+  if source.endswith(".json"):
+    return True
+  try:
+    return FileSystems.exists(f"{source.rstrip('/')}/{COCO_FILE}")
+  except Exception:  # pylint: disable=broad-except
+    return False
+
+
+def _coco_file(source: str) -> str:
+  return source if source.endswith(".json") else f"{source.rstrip('/')}/{COCO_FILE}"
+
+
+def list_coco(source: str, labels: Sequence[str], train_percent: int, split_by: str = "file",
+              unannotated: str = "negative") -> list[ImageSource]:
+  """Lists the images of a COCO annotation file (`file_name` relative to the file's folder) with
+  their `bbox`es; the split is a hash of `file_name`.
+
+  Quarantined with the reason: a second image with an id already used, an annotation naming a
+  category id the file does not define (or a category outside the configured `labels`), an
+  annotation of an image id the file does not list, a malformed `bbox`, and images without
+  annotation when `unannotated` is "quarantine" (by default they are negatives).
+
+  Raises:
+    IngestError: naming the file, if it is unreadable, not COCO, or its categories are bad.
+  """
+  import json  # pylint: disable=g-import-not-at-top
+  _check_unannotated(unannotated)
+  del split_by
+  path = _coco_file(source)
+  root = path.rsplit("/", 1)[0] if "/" in path else "."
+  try:
+    with FileSystems.open(path) as f:
+      data = json.loads(f.read().decode("utf-8-sig"))
+  except (OSError, IOError, ValueError) as e:
+    raise IngestError(f"{path}: cannot read the COCO annotations: {e}") from None
+  if not isinstance(data, dict) or not all(isinstance(data.get(k), list)
+                                           for k in ("images", "annotations", "categories")):
+    raise IngestError(f"{path}: not COCO: needs lists 'images', 'annotations' and 'categories'")
+  categories: dict = {}
+  for c in data["categories"]:
+    if not isinstance(c, dict) or "id" not in c or not str(c.get("name", "")).strip():
+      raise IngestError(f"{path}: category {c!r} needs an id and a name")
+    if c["id"] in categories:
+      raise IngestError(f"{path}: category id {c['id']} is defined twice")
+    categories[c["id"]] = str(c["name"]).strip()
+  names = tuple(labels) or tuple(categories[k] for k in sorted(categories))
+  if len(set(categories.values())) != len(categories):
+    raise IngestError(f"{path}: duplicate category names {sorted(categories.values())}")
+  if not names:
+    raise IngestError(f"{path}: no categories")
+  index = {n: i for i, n in enumerate(names)}
+  by_image: dict = {}
+  orphans = []
+  image_ids = {im.get("id") for im in data["images"] if isinstance(im, dict)}
+  for a in data["annotations"]:
+    if not isinstance(a, dict):
+      raise IngestError(f"{path}: annotation {a!r} is not an object")
+    if a.get("image_id") not in image_ids:
+      orphans.append(a)
+      continue
+    by_image.setdefault(a["image_id"], []).append(a)
+  sources, seen = [], {}
+  for im in data["images"]:
+    name = str(im.get("file_name", "")) if isinstance(im, dict) else ""
+    if not name:
+      raise IngestError(f"{path}: image {im!r} has no file_name")
+    image_path = _join(root, name)
+    split = hash_split(name, train_percent)
+    if im.get("id") in seen:
+      sources.append(_box_source(image_path, split, [], names, unannotated, problem=(
+          f"duplicate image id {im['id']} in {path}: {seen[im['id']]} has the same id")))
+      continue
+    seen[im.get("id")] = image_path
+    objects, problem = [], ""
+    for a in by_image.get(im.get("id"), []):
+      if a.get("iscrowd"):
+        continue  # crowd regions are not instances (COCO's own convention)
+      box = a.get("bbox")
+      if (not isinstance(box, list) or len(box) != 4 or
+          not all(isinstance(v, (int, float)) for v in box)):
+        problem = f"annotation {a.get('id')}: bbox {box!r} is not [x, y, width, height]"
+        break
+      category = a.get("category_id")
+      if category not in categories:
+        problem = (f"annotation {a.get('id')}: unknown category id {category!r} (the file "
+                   f"defines {sorted(categories)})")
+        break
+      if categories[category] not in index:
+        problem = (f"annotation {a.get('id')}: category '{categories[category]}' is not one of "
+                   f"the configured labels {list(names)}")
+        break
+      x, y, w, h = (float(v) for v in box)
+      objects.append((x, y, x + w, y + h, index[categories[category]]))
+    size = ((int(im["width"]), int(im["height"])) if isinstance(im.get("width"), int) and
+            isinstance(im.get("height"), int) else None)
+    sources.append(_box_source(image_path, split, objects, names, unannotated, size, problem))
+  for a in orphans:
+    sources.append(ImageSource(f"{path}#annotation={a.get('id')}", "",
+                               hash_split(str(a.get("id")), train_percent), problem=(
+        f"annotation {a.get('id')} is for image id {a.get('image_id')!r}, which {path} does not "
+        f"list")))
+  if not sources:
+    raise IngestError(f"{path}: no images listed")
+  return sources
+
+
+def _coco_files(source: str) -> list:
+  """The annotation file and every image it lists."""
+  import json  # pylint: disable=g-import-not-at-top
+  path = _coco_file(source)
+  root = path.rsplit("/", 1)[0] if "/" in path else "."
+  metas = list(FileSystems.match([path])[0].metadata_list)
+  try:
+    with FileSystems.open(path) as f:
+      listed = [str(im.get("file_name", "")) for im in json.loads(f.read())["images"]]
+  except Exception:  # pylint: disable=broad-except  # listing names what is wrong
+    return metas
+  paths = [_join(root, n) for n in listed if n]
+  for i in range(0, len(paths), 1000):
+    for result in FileSystems.match(paths[i:i + 1000]):
+      metas.extend(result.metadata_list)
+  return metas
+
+
+def is_voc(source: str) -> bool:
+  """A Pascal VOC folder: `Annotations/*.xml` beside `JPEGImages/`."""
+  try:
+    return (not source.endswith((".json", ".csv")) and
+            FileSystems.exists(f"{source.rstrip('/')}/{VOC_ANNOTATIONS_DIR}"))
+  except Exception:  # pylint: disable=broad-except
+    return False
+
+
+def _voc_objects(path: str) -> tuple[str, tuple[int, int] | None, list]:
+  """(image file name, (width, height) or None, [(x0, y0, x1, y1, name)]) of one VOC XML file.
+  VOC pixel coordinates are 1-based and inclusive: (1, 1, W, H) is the whole image."""
+  import xml.etree.ElementTree as ET  # pylint: disable=g-import-not-at-top
+  with FileSystems.open(path) as f:
+    root = ET.fromstring(f.read())
+  filename = (root.findtext("filename") or "").strip()
+  size = None
+  if root.find("size") is not None:
+    size = (int(float(root.findtext("size/width"))), int(float(root.findtext("size/height"))))
+  objects = []
+  for obj in root.findall("object"):
+    name = (obj.findtext("name") or "").strip()
+    bb = obj.find("bndbox")
+    if bb is None:
+      raise ValueError(f"object '{name}' has no bndbox")
+    x0, y0, x1, y1 = (float(bb.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax"))
+    objects.append((x0 - 1, y0 - 1, x1, y1, name))
+  return filename, size, objects
+
+
+def list_voc(source: str, labels: Sequence[str], train_percent: int, split_by: str = "file",
+             unannotated: str = "negative") -> list[ImageSource]:
+  """Lists `Annotations/<id>.xml` with `JPEGImages/<filename>`; classes are the configured
+  `labels`, else every object name found (sorted). Unreadable XML, an object name outside the
+  configured labels, and an image without an XML file (when `unannotated` is "quarantine") are
+  quarantined with the reason; images without objects are negatives by default."""
+  _check_unannotated(unannotated)
+  del split_by
+  root = source.rstrip("/")
+  xmls = sorted(m.path for m in
+                FileSystems.match([f"{root}/{VOC_ANNOTATIONS_DIR}/*.xml"])[0].metadata_list)
+  images = sorted(m.path for m in
+                  FileSystems.match([f"{root}/{VOC_IMAGES_DIR}/*"])[0].metadata_list)
+  parsed, problems = {}, {}
+  for xml in xmls:
+    try:
+      parsed[xml] = _voc_objects(xml)
+    except Exception as e:  # pylint: disable=broad-except  # any parse error is the reason
+      problems[xml] = f"cannot read VOC annotation {xml}: {e}"
+  names = tuple(labels) or tuple(sorted({o[4] for _, _, objs in parsed.values() for o in objs}))
+  if not names:
+    raise IngestError(f"{root}/{VOC_ANNOTATIONS_DIR}: no objects in any annotation")
+  index = {n: i for i, n in enumerate(names)}
+  sources, annotated = [], set()
+  for xml in xmls:
+    stem = _stem(xml)
+    if xml in problems:
+      sources.append(_box_source(xml, hash_split(stem, train_percent), [], names, unannotated,
+                                 problem=problems[xml]))
+      continue
+    filename, size, objs = parsed[xml]
+    image_path = f"{root}/{VOC_IMAGES_DIR}/{filename or stem + '.jpg'}"
+    annotated.add(image_path)
+    unknown = sorted({o[4] for o in objs} - set(index))
+    problem = (f"{xml}: object names {unknown} are not classes {list(names)}" if unknown else "")
+    objects = [(*o[:4], index[o[4]]) for o in objs if o[4] in index]
+    sources.append(_box_source(image_path, hash_split(stem, train_percent), objects, names,
+                               unannotated, size, problem))
+  for image in images:
+    if image not in annotated:
+      sources.append(_box_source(image, hash_split(_stem(image), train_percent), [], names,
+                                 unannotated))
+  if not sources:
+    raise IngestError(f"{root}: no VOC annotations or images found")
+  return sources
+
+
+def _voc_files(source: str) -> list:
+  root = source.rstrip("/")
+  return [m for pattern in (f"{root}/{VOC_ANNOTATIONS_DIR}/*", f"{root}/{VOC_IMAGES_DIR}/*")
+          for m in FileSystems.match([pattern])[0].metadata_list]
+
+
+def annotate_boxes(src: ImageSource, info) -> dict | str:
+  """The example's boxes, normalised to the decoded image; boxes partly outside it are clipped
+  (counted in the ingest notes), boxes wholly outside or without area quarantine the image, and
+  so does an annotation file whose image size differs from the image's."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  annotation = dict(src.annotation)
+  names = annotation["classes"]
+  size = annotation.get("size")
+  if size and tuple(size) != (info.width, info.height):
+    return (f"the annotation says the image is {size[0]}x{size[1]} but {src.path} is "
+            f"{info.width}x{info.height}")
+  boxes, classes, clipped = [], [], 0
+  for x0, y0, x1, y1, c in annotation["objects"]:
+    if x1 <= x0 or y1 <= y0:
+      return f"box {[x0, y0, x1, y1]} of class '{names[c]}' has no area"
+    cx0, cy0 = min(max(x0, 0.0), info.width), min(max(y0, 0.0), info.height)
+    cx1, cy1 = min(max(x1, 0.0), info.width), min(max(y1, 0.0), info.height)
+    if cx1 <= cx0 or cy1 <= cy0:
+      return (f"box {[x0, y0, x1, y1]} of class '{names[c]}' is wholly outside the "
+              f"{info.width}x{info.height} image")
+    clipped += (cx0, cy0, cx1, cy1) != (x0, y0, x1, y1)
+    boxes += [cy0 / info.height, cx0 / info.width, cy1 / info.height, cx1 / info.width]
+    classes.append(int(c))
+  label = names[max(set(classes), key=classes.count)] if classes else NO_OBJECT
+  extra = {"boxes": np.asarray(boxes, np.float32), "box_classes": np.asarray(classes, np.int64),
+           "classes": [n.encode("utf-8") for n in names], "label": label.encode("utf-8")}
+  if clipped:
+    extra[NOTE] = f"clipped {clipped} box(es) partly outside the image"
+  return extra
+
+
+register(Reader("coco_json", is_coco, list_coco, _coco_files, priority=5,
+                annotate=annotate_boxes, options=("unannotated",), probes=True))
+register(Reader("voc_xml", is_voc, list_voc, _voc_files, priority=6, annotate=annotate_boxes,
+                options=("unannotated",), probes=True))

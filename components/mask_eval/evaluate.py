@@ -80,14 +80,8 @@ def evaluate(serving_model_dir: str, baseline_model_dir: str | None, serialized:
           common_metrics.pixel_confusion(b_true, b_pred, len(names)), names)
       baseline = {"miou": b["miou"], "pixel_accuracy": b["pixel_accuracy"]}
   thresholds, failures = outcome.gate(result_metrics, {"miou": miou_lower_bound})
-  if "miou" in baseline:
-    floor = baseline["miou"] - max_miou_drop
-    ok = s["miou"] >= floor - 1e-9
-    thresholds["miou"].update(max_drop=max_miou_drop, baseline=baseline["miou"])
-    thresholds["miou"]["ok"] = thresholds["miou"]["ok"] and ok
-    if not ok:
-      failures.append(f"miou = {s['miou']:.4f} is more than {max_miou_drop:g} below the "
-                      f"baseline {baseline['miou']:.4f}")
+  outcome.gate_against_baseline(thresholds, failures, "miou", s["miou"], baseline,
+                                max_miou_drop)
   os.makedirs(out_dir, exist_ok=True)
   cv2.imwrite(os.path.join(out_dir, FIGURE_FILE), overlay_grid(images, true, pred, len(names)))
   figures = [{"file": FIGURE_FILE, "title": "Eval images: true and predicted masks",

@@ -40,7 +40,7 @@ def decode_masks(mask_bytes: tf.Tensor, height: int, width: int) -> tf.Tensor:
   return tf.cast(masks, tf.int64)
 
 
-def _class_entries(classes) -> tf.Tensor:
+def class_entries(classes) -> tf.Tensor:
   """"<id>:<name>" for every class of every example (ids zero-padded so they sort)."""
   if isinstance(classes, tf.SparseTensor):
     ids = classes.indices[:, 1]
@@ -59,14 +59,19 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> d
   if MASK_KEY in inputs:
     outputs[xf(MASK_KEY)] = decode_masks(inputs[MASK_KEY], image.height, image.width)
   if CLASSES_KEY in inputs:
-    tft.vocabulary(_class_entries(inputs[CLASSES_KEY]), vocab_filename=CLASS_VOCABULARY)
+    tft.vocabulary(class_entries(inputs[CLASSES_KEY]), vocab_filename=CLASS_VOCABULARY)
   return outputs
 
 
 def class_names(tft_output: tft.TFTransformOutput) -> list[str]:
   """The class names in id order (0: background), from the class-list vocabulary."""
+  return class_names_from_vocabulary(tft_output, CLASS_VOCABULARY)
+
+
+def class_names_from_vocabulary(tft_output: tft.TFTransformOutput, vocabulary: str) -> list[str]:
+  """The class names in id order from a class-list vocabulary of "<id>:<name>" entries."""
   entries = [e.decode() if isinstance(e, bytes) else e
-             for e in tft_output.vocabulary_by_name(CLASS_VOCABULARY)]
+             for e in tft_output.vocabulary_by_name(vocabulary)]
   by_id = sorted((int(e.split(":", 1)[0]), e.split(":", 1)[1]) for e in entries)
   if [i for i, _ in by_id] != list(range(len(by_id))):
     raise ValueError(f"class list is not one name per id 0..{len(by_id) - 1}: {by_id}")

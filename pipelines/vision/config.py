@@ -25,6 +25,9 @@ class DataConfig:
   # Images larger than this are quarantined instead of ingested.
   max_file_bytes: int = 20 * 1024 * 1024
   max_pixels: int = 40_000_000
+  # The ingest reader (`components/image_ingest/readers.py`); empty: the first of the task's
+  # readers that accepts the source (remote sources get the task's first reader unprobed).
+  reader: str = ""
 
   def validate(self) -> None:
     if not 1 <= self.train_percent <= 99:

@@ -46,16 +46,27 @@ def code_version(component, task: Task | None = None) -> str:
   return fingerprint.of(module, *((task.module,) if task else ()))
 
 
+def reader_for(task: Task, data: DataConfig, source: str) -> str:
+  """The ingest reader of `source`: the configured `data.reader` (one the task accepts) or the
+  detected one."""
+  if data.reader and task.readers and data.reader not in task.readers:
+    raise ValueError(f"data.reader {data.reader!r} is not one of the {task.name} task's readers "
+                     f"{list(task.readers)}")
+  return readers.get(data.reader).name if data.reader else readers.detect(source, task.readers)
+
+
 def data_half(task: Task, data: DataConfig, image: ImageConfig, runtime: PipelineRuntime,
-              face_align: dict | None = None, split_by: str = "file") -> DataHalf:
+              face_align: dict | None = None, split_by: str = "file",
+              reader_options: dict | None = None) -> DataHalf:
   """ImageIngest (with the task's reader for the source) -> StatisticsGen -> SchemaGen ->
   ExampleValidator -> Transform (the task's preprocessing_fn)."""
   ingest = ImageIngest(
-      source=runtime.data_source, reader=readers.detect(runtime.data_source, task.readers),
+      source=runtime.data_source,
+      reader=reader_for(task, data, runtime.data_source),
       labels=data.labels, train_percent=data.train_percent,
       max_file_bytes=data.max_file_bytes, max_pixels=data.max_pixels,
       face_align=face_align, split_by=split_by, channels=image.channels,
-      input_fingerprint=runtime.input_fingerprint,
+      input_fingerprint=runtime.input_fingerprint, reader_options=reader_options,
       code_version=code_version(ImageIngest))
   statistics = tfx.components.StatisticsGen(examples=ingest.outputs["examples"])
   schema = tfx.components.SchemaGen(statistics=statistics.outputs["statistics"],

@@ -13,8 +13,10 @@ def test_built_in_readers_and_detection():
   assert readers.detect("/data/images", accepted=("class_folders",)) == "class_folders"
   with pytest.raises(ingest.IngestError, match=r"/m\.csv: no ingest reader of \['class_folders'\]"):
     readers.detect("/m.csv", accepted=("class_folders",))
-  with pytest.raises(ingest.IngestError, match="unknown ingest reader 'coco_json'"):
-    readers.get("coco_json")
+  with pytest.raises(ingest.IngestError, match="unknown ingest reader 'no_such_format'"):
+    readers.get("no_such_format")
+  # A remote source is not probed: the task's first accepted reader reads it.
+  assert readers.detect("gs://b/voc/", accepted=("coco_json", "voc_xml")) == "coco_json"
 
 
 def test_a_new_reader_registers_without_touching_the_others(tmp_path):
