@@ -11,9 +11,7 @@ the SavedModel (TFMA) and of every TFLite/ONNX model, sizes, and TFLite latency 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
 import shutil
 import sys
 import time
@@ -21,6 +19,7 @@ import time
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import fashion  # noqa: E402
 from fashion import tflite_latency_ms  # noqa: E402
 from fashion import write_fashion_mnist  # noqa: E402
 
@@ -33,8 +32,6 @@ def main() -> int:
                       help="learning-rate schedule (plateau: divide by 3 after 1 flat epoch)")
   parser.add_argument("--fresh", action="store_true", help="delete earlier runs (not the data)")
   args = parser.parse_args()
-  from components.common import outcome  # pylint: disable=g-import-not-at-top
-  from pipelines import runners  # pylint: disable=g-import-not-at-top
 
   name = "digits" if args.digits else "fashion-mnist"
   out = os.path.abspath(os.path.join(args.output, name))
@@ -60,27 +57,9 @@ def main() -> int:
             "evaluation": {"accuracy_lower_bound": 0.85}},
         "infra": {"local": {"direct_running_mode": "multi_processing", "num_workers": 2}}}
 
-  times: dict[str, str] = {}
-
-  def emit(line: str) -> None:
-    print(line, flush=True)
-    m = re.match(r"\[\d+/\d+\] (\S+) (done in [\d.]+s|cached)", line)
-    if m:
-      times[m.group(1)] = m.group(2).replace("done in ", "")
-
-  result = runners.run_task("classification", out, data=data, overrides=overrides, emit=emit)
-  evaluation = outcome.read(result.output_uri("Evaluator", "evaluation"))
-  edge_dir = result.output_uri("EdgeExport", "edge_model")
-  with open(os.path.join(edge_dir, "metrics.json")) as f:
-    edge = json.load(f)
-  with open(os.path.join(edge_dir, "preprocessing.json")) as f:
-    prep = json.load(f)
-  shape = (prep["height"], prep["width"], prep["channels"])
-
-  print(f"\n=== {name}: whole DAG {result.wall_seconds:.0f}s ===")
-  print("wall time per component:")
-  for node, t in times.items():
-    print(f"  {node:32s} {t}")
+  run = fashion.run_dag("classification", out, data, overrides, "Evaluator", name)
+  result, evaluation, edge = run["result"], run["evaluation"], run["edge"]
+  edge_dir, shape = run["edge_dir"], run["shape"]
   acc = evaluation["metrics"].get("sparse_categorical_accuracy", float("nan"))
   print(f"SavedModel (TFMA) eval accuracy: {acc:.4f} on "
         f"{int(evaluation['metrics'].get('example_count', 0))} images; blessed: "

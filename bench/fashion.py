@@ -79,3 +79,40 @@ def tflite_latency_ms(path: str, shape: tuple[int, ...], runs: int = 300) -> flo
     interpreter.set_tensor(detail["index"], x)
     interpreter.invoke()
   return (time.perf_counter() - start) / runs * 1000
+
+
+def component_timer():
+  """(emit, times): an `emit` for `runners.run_task` that prints each line and records each
+  component's "done in Ns" or "cached" into `times` {component: text}."""
+  import re  # pylint: disable=g-import-not-at-top
+  times: dict[str, str] = {}
+
+  def emit(line: str) -> None:
+    print(line, flush=True)
+    m = re.match(r"\[\d+/\d+\] (\S+) (done in [\d.]+s|cached)", line)
+    if m:
+      times[m.group(1)] = m.group(2).replace("done in ", "")
+
+  return emit, times
+
+
+def run_dag(task: str, out: str, data, overrides, evaluator: str, name: str) -> dict:
+  """Runs a task's DAG, prints its wall time per component, and returns {"result",
+  "evaluation" (outcome), "edge" (edge metrics.json), "edge_dir", "shape" (model input)}."""
+  import json  # pylint: disable=g-import-not-at-top
+  from components.common import outcome  # pylint: disable=g-import-not-at-top
+  from pipelines import runners  # pylint: disable=g-import-not-at-top
+  emit, times = component_timer()
+  result = runners.run_task(task, out, data=data, overrides=overrides, emit=emit)
+  edge_dir = result.output_uri("EdgeExport", "edge_model")
+  with open(os.path.join(edge_dir, "metrics.json")) as f:
+    edge = json.load(f)
+  with open(os.path.join(edge_dir, "preprocessing.json")) as f:
+    prep = json.load(f)
+  print(f"\n=== {name}: whole DAG {result.wall_seconds:.0f}s ===")
+  print("wall time per component:")
+  for node, t in times.items():
+    print(f"  {node:32s} {t}")
+  return {"result": result, "evaluation": outcome.read(result.output_uri(evaluator, "evaluation")),
+          "edge": edge, "edge_dir": edge_dir,
+          "shape": (prep["height"], prep["width"], prep["channels"])}

@@ -100,6 +100,17 @@ def check_report_renders(task: Task) -> None:
 # End to end
 
 
+def three_runs(task_name: str, out: str, data: str, overrides: dict, worse_train: dict) -> dict:
+  """The runs `check_e2e` takes: `first` with `overrides`, an unchanged `second`, and `worse`
+  with the task's `train` section updated by `worse_train` (a candidate its gate must block)."""
+  section = overrides[task_name]
+  worse = {**overrides, task_name: {**section, "train": {**section["train"], **worse_train}}}
+  return {"first": runners.run_task(task_name, out, data=data, overrides=overrides, emit=print),
+          "second": runners.run_task(task_name, out, data=data, overrides=overrides, emit=print),
+          "worse": runners.run_task(task_name, out, data=data, overrides=worse, emit=print),
+          "data": data}
+
+
 def check_e2e(task: Task, runs: dict, image_path: str, overrides: dict) -> None:
   """A task's three local runs in one metadata store: `first` (blessed and pushed, with config
   `overrides`), `second` (unchanged rerun) and `worse` (a candidate the task's gate must block).

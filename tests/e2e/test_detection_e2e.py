@@ -9,7 +9,6 @@ import pytest
 
 from components.common import outcome
 from pipelines import datasets
-from pipelines import runners
 from pipelines import tasks
 from tests import kit
 
@@ -32,13 +31,8 @@ def runs(tmp_path_factory):
   tmp = tmp_path_factory.mktemp("detection")
   data = datasets.write_digit_scenes(str(tmp / "data"), count=120, size=32, seed=1,
                                      scale=(0.35, 0.5))
-  out = str(tmp / "out")
-  first = runners.run_task("detection", out, data=data, overrides=CONFIG, emit=print)
-  second = runners.run_task("detection", out, data=data, overrides=CONFIG, emit=print)
-  worse = {"detection": {**CONFIG["detection"],
-                         "train": {**TRAIN, "epochs": 1, "learning_rate": 0.0}}}
-  third = runners.run_task("detection", out, data=data, overrides=worse, emit=print)
-  return {"first": first, "second": second, "worse": third, "data": data}
+  return kit.three_runs("detection", str(tmp / "out"), data, CONFIG,
+                        {"epochs": 1, "learning_rate": 0.0})
 
 
 def test_task_kit(runs):

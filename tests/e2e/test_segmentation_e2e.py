@@ -9,7 +9,6 @@ import pytest
 
 from components.common import outcome
 from pipelines import datasets
-from pipelines import runners
 from pipelines import tasks
 from tests import kit
 
@@ -29,13 +28,8 @@ def runs(tmp_path_factory):
   tmp = tmp_path_factory.mktemp("segmentation")
   data = datasets.write_digit_scenes(str(tmp / "data"), count=80, size=16, seed=1,
                                      scale=(0.5, 0.8))
-  out = str(tmp / "out")
-  first = runners.run_task("segmentation", out, data=data, overrides=CONFIG, emit=print)
-  second = runners.run_task("segmentation", out, data=data, overrides=CONFIG, emit=print)
-  worse = {"segmentation": {**CONFIG["segmentation"],
-                            "train": {**TRAIN, "epochs": 1, "learning_rate": 0.0}}}
-  third = runners.run_task("segmentation", out, data=data, overrides=worse, emit=print)
-  return {"first": first, "second": second, "worse": third, "data": data}
+  return kit.three_runs("segmentation", str(tmp / "out"), data, CONFIG,
+                        {"epochs": 1, "learning_rate": 0.0})
 
 
 def test_task_kit(runs):
