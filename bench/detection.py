@@ -16,10 +16,8 @@ agreement with Keras; sizes; TFLite latency per image (batch 1, one thread).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -27,31 +25,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import fashion  # noqa: E402
 
 
-def write_fashion_scenes(root: str, count: int, size: int) -> str:
-  from pipelines import datasets  # pylint: disable=g-import-not-at-top
-  folder = os.path.join(root, f"fashion-scenes-{count}-{size}px")
-  return datasets.write_scenes(folder, fashion.images("train") / 255.0, fashion.labels("train"),
-                               ("background", *fashion.CLASSES), count, size, seed=0,
-                               scale=(0.2, 0.45))
-
-
 def main() -> int:
-  parser = argparse.ArgumentParser(description=__doc__)
-  parser.add_argument("--output", default="bench-output")
-  parser.add_argument("--scenes", type=int, default=3750)
-  parser.add_argument("--size", type=int, default=128)
-  parser.add_argument("--epochs", type=int, default=20)
-  parser.add_argument("--digits", action="store_true", help="the embedded digits default run")
-  args = parser.parse_args()
-
-  name = "detection-digits" if args.digits else f"detection-fashion-{args.scenes}-{args.size}"
-  out = os.path.abspath(os.path.join(args.output, name))
-  if args.digits:
-    data, overrides = None, None
-  else:
-    t = time.monotonic()
-    data = write_fashion_scenes(os.path.abspath(args.output), args.scenes, args.size)
-    print(f"data: {data} ({time.monotonic() - t:.0f}s to prepare)", flush=True)
+  args, name, out, data = fashion.scene_bench(__doc__, "detection")
+  overrides = None
+  if data:
     overrides = {"detection": {
         "model_name": "fashion-detector",
         "data": {"train_percent": 85},
@@ -60,7 +37,7 @@ def main() -> int:
         "evaluation": {"ap50_lower_bound": 0.5, "ap_lower_bound": 0.3}}}
 
   run = fashion.run_dag("detection", out, data, overrides, "DetectionEvaluator", name)
-  result, evaluation, edge = run["result"], run["evaluation"], run["edge"]
+  evaluation, edge = run["evaluation"], run["edge"]
   edge_dir, shape = run["edge_dir"], run["shape"]
   m = evaluation["metrics"]
   print(f"SavedModel (COCOeval, {int(m['examples'])} eval images): AP {m['ap']:.4f}  "

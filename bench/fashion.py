@@ -116,3 +116,35 @@ def run_dag(task: str, out: str, data, overrides, evaluator: str, name: str) -> 
   return {"result": result, "evaluation": outcome.read(result.output_uri(evaluator, "evaluation")),
           "edge": edge, "edge_dir": edge_dir,
           "shape": (prep["height"], prep["width"], prep["channels"])}
+
+
+def write_fashion_scenes(root: str, count: int, size: int) -> str:
+  """Real Fashion-MNIST garments (official train images) pasted 1-3 per scene at 20-45 % of the
+  width onto real photo crops (`pipelines.datasets.write_scenes`): PNGs, class-id masks,
+  classes.txt and COCO JSON, seeded and reused when complete."""
+  from pipelines import datasets  # pylint: disable=g-import-not-at-top
+  folder = os.path.join(root, f"fashion-scenes-{count}-{size}px")
+  return datasets.write_scenes(folder, images("train") / 255.0, labels("train"),
+                               ("background", *CLASSES), count, size, seed=0,
+                               scale=(0.2, 0.45))
+
+
+def scene_bench(doc: str, task: str):
+  """The command line and data of the scene benchmarks (detection, segmentation): returns
+  (args, run name, output folder, data folder or None for `--digits`, the embedded default)."""
+  import argparse  # pylint: disable=g-import-not-at-top
+  parser = argparse.ArgumentParser(description=doc)
+  parser.add_argument("--output", default="bench-output")
+  parser.add_argument("--scenes", type=int, default=3750)
+  parser.add_argument("--size", type=int, default=128)
+  parser.add_argument("--epochs", type=int, default=20)
+  parser.add_argument("--digits", action="store_true", help="the embedded digits default run")
+  args = parser.parse_args()
+  name = f"{task}-digits" if args.digits else f"{task}-fashion-{args.scenes}-{args.size}"
+  out = os.path.abspath(os.path.join(args.output, name))
+  if args.digits:
+    return args, name, out, None
+  t = time.monotonic()
+  data = write_fashion_scenes(os.path.abspath(args.output), args.scenes, args.size)
+  print(f"data: {data} ({time.monotonic() - t:.0f}s to prepare)", flush=True)
+  return args, name, out, data
