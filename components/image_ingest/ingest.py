@@ -295,8 +295,7 @@ def read_and_validate(src: ImageSource, max_file_bytes: int, max_pixels: int,
     if NOTE in extra:
       extra = dict(extra)
       note = "; ".join(n for n in (note, extra.pop(NOTE)) if n)
-  label = extra.pop("label").decode() if extra and "label" in extra else src.label
-  example = to_example(result.data, result, label, src.path, extra)
+  example = to_example(result.data, result, src.label, src.path, extra)
   return "ok", (src.split, example.SerializeToString(), note)
 
 
