@@ -206,8 +206,11 @@ def _predict(args) -> int:
   task = tasks.get(name)
   loaded = serving.load(model_dir)
   for path, data in zip(args.images, images):
+    row = task.serving.row_from_file(path, data)
+    if isinstance(row, str):
+      raise PredictError(f"{path}: the {name} model cannot take this file: {row}")
     request = {"signature_name": task.serving.signature,
-               "instances": task.serving.instances([{"image": data, "source": path}])}
+               "instances": task.serving.instances([row])}
     try:
       prediction = serving.predict(model_dir, request, loaded=loaded)["predictions"][0]
     except serving.RequestError as e:

@@ -183,3 +183,84 @@ def write_scenes(root: str, sprites: np.ndarray, targets: np.ndarray, classes: S
   with open(os.path.join(root, _DONE), "w") as f:
     f.write(f"{count} scenes\n")
   return root
+
+
+# ---------------------------------------------------------------------------------------------
+# Motion clips: real digits moving on real photos (video classification)
+
+MOTIONS = ("down", "left", "right", "rotate", "up", "zoom")
+
+
+def motion_frames(rng: np.random.Generator, background: np.ndarray, sprite: np.ndarray,
+                  motion: str, size: int, frames: int) -> np.ndarray:
+  """One clip [frames, size, size, 3] (BGR uint8): `sprite` (coverage in [0, 1]) on a still
+  crop of `background`, moving by `motion`. Every clip starts at a random place, size and tilt
+  (the same ranges for every motion), so no single frame tells the motion: only frames together
+  do."""
+  crop = int(rng.integers(size, min(background.shape[:2]) + 1))
+  y, x = (int(rng.integers(0, background.shape[k] - crop + 1)) for k in (0, 1))
+  photo = cv2.resize(background[y:y + crop, x:x + crop], (size, size),
+                     interpolation=cv2.INTER_AREA)[..., ::-1].astype(np.float32)
+  colour = rng.uniform(0, 60, 3) if photo.mean() > 128 else rng.uniform(195, 255, 3)
+  side0 = size * rng.uniform(0.35, 0.5)
+  angle0 = rng.uniform(-20, 20)
+  travel = size * rng.uniform(0.25, 0.4)  # pixels moved over the clip (translations)
+  t = np.linspace(0.0, 1.0, frames)
+  side = side0 * (1 + 0.6 * t) if motion == "zoom" else np.full(frames, side0)
+  spin = rng.choice([-1, 1]) * rng.uniform(90, 150)
+  angle = angle0 + spin * t if motion == "rotate" else np.full(frames, angle0)
+  dx = {"left": -travel, "right": travel}.get(motion, 0.0) * t
+  dy = {"up": -travel, "down": travel}.get(motion, 0.0) * t
+  half = side.max() / 2
+  # A start from which the whole path stays inside the frame.
+  cx0 = rng.uniform(half - min(dx.min(), 0), size - half - max(dx.max(), 0))
+  cy0 = rng.uniform(half - min(dy.min(), 0), size - half - max(dy.max(), 0))
+  h, w = sprite.shape
+  clip = np.empty((frames, size, size, 3), np.uint8)
+  for k in range(frames):
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), float(angle[k]), float(side[k]) / w)
+    m[:, 2] += (cx0 + dx[k] - w / 2, cy0 + dy[k] - h / 2)
+    alpha = cv2.warpAffine(sprite.astype(np.float32), m, (size, size),
+                           flags=cv2.INTER_LINEAR).clip(0, 1)[..., None]
+    clip[k] = np.clip(np.round(alpha * colour + (1 - alpha) * photo), 0, 255).astype(np.uint8)
+  return clip
+
+
+def write_motion_clips(root: str, sprites: np.ndarray, count: int, size: int, frames: int,
+                       seed: int = 0, fps: float = 10.0) -> str:
+  """Writes `count` real video files (`cv2.VideoWriter`, Motion-JPEG AVI) of `sprites` (coverage
+  in [0, 1]) moving on real photos, one folder per motion (`MOTIONS`, the classes):
+  `<root>/<motion>/<id>.avi`. Seeded and idempotent."""
+  if os.path.exists(os.path.join(root, _DONE)):
+    return root
+  backgrounds = _backgrounds()
+  rng = np.random.default_rng(seed)
+  fourcc = cv2.VideoWriter_fourcc(*"MJPG")
+  for i in range(count):
+    motion = MOTIONS[i % len(MOTIONS)]
+    clip = motion_frames(rng, backgrounds[rng.integers(len(backgrounds))],
+                         sprites[rng.integers(len(sprites))], motion, size, frames)
+    folder = os.path.join(root, motion)
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{i:05d}.avi")
+    writer = cv2.VideoWriter(path, fourcc, fps, (size, size), True)
+    if not writer.isOpened():
+      raise OSError(f"cannot write {path}: OpenCV has no Motion-JPEG writer")
+    for frame in clip:
+      writer.write(frame)
+    writer.release()
+  with open(os.path.join(root, _DONE), "w") as f:
+    f.write(f"{count} clips\n")
+  return root
+
+
+def write_moving_digits(out_dir: str, count: int = 600, size: int = 32, frames: int = 16,
+                        seed: int = 0) -> str:
+  """The video task's embedded default: `count` clips of real scikit-learn digits moving by
+  class (`write_motion_clips`). Returns `<out_dir>/moving-digits-<count>-<size>px-<frames>f-
+  <seed>`."""
+  from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
+  root = os.path.join(out_dir, f"moving-digits-{count}-{size}px-{frames}f-{seed}")
+  if not os.path.exists(os.path.join(root, _DONE)):
+    write_motion_clips(root, load_digits().images / 16.0, count, size, frames, seed)
+  return root

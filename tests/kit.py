@@ -129,7 +129,7 @@ def check_e2e(task: Task, runs: dict, image_path: str, overrides: dict) -> None:
   pushed = first.output_properties("Pusher", "pushed_model")
   assert pushed["pushed"] == 1
   version_dir = pushed["pushed_destination"]
-  rows = [{"image": open(image_path, "rb").read(), "source": image_path}]
+  rows = [task.serving.row_from_file(image_path, open(image_path, "rb").read())]
   response = check.query_in_subprocess(
       os.path.dirname(version_dir),
       check.rest_request(task.serving.instances(rows), task.serving.signature))

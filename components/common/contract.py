@@ -52,9 +52,19 @@ def describe_outputs(prediction: Mapping[str, Any]) -> str:
   return "  ".join(parts)
 
 
+def image_row(path: str, data: bytes) -> dict:
+  """A file given to `cvpipe predict` as the row `instances` takes: an image's bytes."""
+  return {"image": data, "source": path}
+
+
 def serialized_examples(rows: Sequence[tuple]) -> dict[str, list]:
   """Inputs of the `serving_examples` signature: the eval rows' serialized tf.Examples."""
   return {"examples": [r[0] for r in rows]}
+
+
+def describe_class(prediction: Mapping[str, Any]) -> str:
+  """A classifier's served prediction as "class (score)"."""
+  return f"{prediction['predicted_class']} ({prediction['predicted_score']:.3f})"
 
 
 def describe_vector(key: str) -> Callable[[Mapping[str, Any]], str]:
@@ -78,6 +88,8 @@ class ServingContract:
       served one must match, and its inputs from the eval rows ((serialized example, dict)
       pairs); by default what the evaluator scored: `serving_examples` on the examples.
     describe: one served prediction -> the line `cvpipe predict` prints for it.
+    row_from_file: (path, bytes) of a file given to `cvpipe predict` -> the row `instances`
+      takes (an image's bytes; a video's sampled frames), or a reason the file cannot be sent.
   """
   outputs: tuple[str, ...]
   compare: str
@@ -89,6 +101,7 @@ class ServingContract:
   instances: Callable[[Sequence[dict]], list] = image_instances
   reference_inputs: Callable[[Sequence[tuple]], dict] = serialized_examples
   describe: Callable[[Mapping[str, Any]], str] = describe_outputs
+  row_from_file: Callable[[str, bytes], dict | str] = image_row
 
   def __post_init__(self):
     if self.compare not in self.outputs:

@@ -258,13 +258,16 @@ def to_example(data: bytes, info: ImageInfo, label: str, source: str,
 
 
 def read_and_validate(src: ImageSource, max_file_bytes: int, max_pixels: int,
-                      aligner=None, channels: int = 0, annotate=None) -> tuple[str, object]:
+                      aligner=None, channels: int = 0, annotate=None, decode=None,
+                      options: dict | None = None) -> tuple[str, object]:
   """("ok", (split, serialized example, note)) or ("quarantine", record dict). A non-empty note
   says why the stored bytes differ from the file (a lossless PNG conversion).
 
   Args:
     annotate: the reader's `(source, info) -> extra features | reason` (masks, boxes), called
       once the image is valid; a reason quarantines the image.
+    decode: the reader's `(source, bytes, max_pixels, channels, options) -> (info, extra
+      features) | reason` for files that are not images (videos); replaces image validation.
   """
   if src.problem:
     return "quarantine", {"path": src.path, "label": src.label, "reason": src.problem}
@@ -276,7 +279,13 @@ def read_and_validate(src: ImageSource, max_file_bytes: int, max_pixels: int,
   if len(data) > max_file_bytes:
     return "quarantine", {"path": src.path, "label": src.label,
                           "reason": f"file is over max_file_bytes={max_file_bytes}"}
-  result = validate_image(data, max_file_bytes, max_pixels, channels)
+  decoded_extra = None
+  if decode is not None:
+    result = decode(src, data, max_pixels, channels, options)
+    if not isinstance(result, str):
+      result, decoded_extra = result
+  else:
+    result = validate_image(data, max_file_bytes, max_pixels, channels)
   if isinstance(result, str):
     return "quarantine", {"path": src.path, "label": src.label, "reason": result}
   if aligner is not None:  # face mode: the example holds the aligned face crop
@@ -287,11 +296,12 @@ def read_and_validate(src: ImageSource, max_file_bytes: int, max_pixels: int,
     if isinstance(result, str):
       return "quarantine", {"path": src.path, "label": src.label,
                             "reason": f"aligned face: {result}"}
-  extra, note = None, result.note
+  extra, note = decoded_extra, result.note
   if annotate is not None:
     extra = annotate(src, result)
     if isinstance(extra, str):
       return "quarantine", {"path": src.path, "label": src.label, "reason": extra}
+    extra = {**(decoded_extra or {}), **extra}
     if NOTE in extra:
       extra = dict(extra)
       note = "; ".join(n for n in (note, extra.pop(NOTE)) if n)
@@ -306,7 +316,9 @@ def read_and_validate(src: ImageSource, max_file_bytes: int, max_pixels: int,
 class _ValidateFn(beam.DoFn):
 
   def __init__(self, max_file_bytes: int, max_pixels: int, face_align: dict | None = None,
-               channels: int = 0, reader: str = ""):
+               channels: int = 0, reader: str = "", options: dict | None = None):
+    self._options = options
+    self._decode = None
     self._max_file_bytes = max_file_bytes
     self._max_pixels = max_pixels
     self._channels = channels
@@ -319,13 +331,15 @@ class _ValidateFn(beam.DoFn):
     if self._reader:
       from components.image_ingest import readers  # pylint: disable=g-import-not-at-top
       self._annotate = readers.get(self._reader).annotate
+      self._decode = readers.get(self._reader).decode
     if self._face_align:
       from components.image_ingest import faces  # pylint: disable=g-import-not-at-top
       self._aligner = faces.FaceAligner(faces.AlignConfig(**self._face_align))
 
   def process(self, src: ImageSource) -> Iterator:
     kind, value = read_and_validate(src, self._max_file_bytes, self._max_pixels, self._aligner,
-                                    self._channels, self._annotate)
+                                    self._channels, self._annotate, self._decode,
+                                    self._options)
     if kind == "ok":
       split, example, note = value
       if note:
@@ -342,7 +356,7 @@ def split_dir(examples_uri: str, split: str) -> str:
 
 def build_ingest(pipeline: beam.Pipeline, sources: Sequence[ImageSource], out_dir: str,
                  max_file_bytes: int, max_pixels: int, face_align: dict | None = None,
-                 channels: int = 0, reader: str = "") -> None:
+                 channels: int = 0, reader: str = "", options: dict | None = None) -> None:
   """Adds the ingest steps to `pipeline`: validate with the serving decoder at `channels` (and
   align faces when `face_align` holds `faces.AlignConfig` fields), write TFRecords per split, the
   quarantine and the list of files stored as lossless PNG conversions."""
@@ -350,7 +364,8 @@ def build_ingest(pipeline: beam.Pipeline, sources: Sequence[ImageSource], out_di
       pipeline
       | "ListedImages" >> beam.Create(list(sources), reshuffle=True)
       | "ReadAndValidate" >> beam.ParDo(
-          _ValidateFn(max_file_bytes, max_pixels, face_align, channels, reader)).with_outputs(
+          _ValidateFn(max_file_bytes, max_pixels, face_align, channels, reader,
+                      options)).with_outputs(
               "quarantine", "converted", main="ok"))
   ok = results.ok
   for split in SPLITS:
@@ -378,7 +393,7 @@ def _count_notes(notes: list[dict]) -> dict[str, int]:
   counts: dict[str, int] = {}
   for row in notes:
     for part in row["note"].split("; "):
-      key = part.split(" ")[0]
+      key = part.split(" ")[0].rstrip(":")
       counts[key] = counts.get(key, 0) + 1
   return counts
 
@@ -419,22 +434,28 @@ def summarize(out_dir: str, source: str, listed: int) -> dict:
   return summary
 
 
+def example_row(record: bytes) -> dict:
+  """A serialized example as a dict: "image" (bytes), "label" and "source" (text), and every
+  other feature as a list of its values (a video's "frames", a detector's "boxes", ...)."""
+  example = tf.train.Example.FromString(record)
+  row: dict = {"source": ""}
+  for key, feature in example.features.feature.items():
+    kind = feature.WhichOneof("kind")
+    values = list(getattr(feature, kind).value) if kind else []
+    if key in ("label", "source"):
+      row[key] = values[0].decode("utf-8") if values else ""
+    elif key == "image":
+      row[key] = values[0] if values else b""
+    else:
+      row[key] = values
+  return row
+
+
 def read_examples(out_dir: str, split: str, limit: int = -1) -> list[tuple[bytes, dict]]:
-  """The first `limit` (-1: all) examples of a split: (serialized tf.Example,
-  {"image", "label", "source"})."""
+  """The first `limit` (-1: all) examples of a split: (serialized tf.Example, `example_row`)."""
   files = sorted(tf.io.gfile.glob(os.path.join(split_dir(out_dir, split), "*")))
-  spec = {"image": tf.io.FixedLenFeature([], tf.string),
-          "label": tf.io.FixedLenFeature([], tf.string),
-          "source": tf.io.FixedLenFeature([], tf.string, default_value="")}
-  ds = tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit).batch(1024)
-  out = []
-  for records in ds:
-    parsed = tf.io.parse_example(records, spec)
-    for record, image, label, source in zip(records.numpy(), parsed["image"].numpy(),
-                                            parsed["label"].numpy(), parsed["source"].numpy()):
-      out.append((record, {"image": image, "label": label.decode("utf-8"),
-                           "source": source.decode("utf-8")}))
-  return out
+  ds = tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit)
+  return [(record, example_row(record)) for record in ds.as_numpy_iterator()]
 
 
 def read_quarantine(out_dir: str) -> list[dict]:
@@ -466,5 +487,6 @@ def run_ingest(pipeline: beam.Pipeline, source: str, out_dir: str, labels: Itera
   reader = reader or readers.detect(source)
   sources = list_sources(source, tuple(labels), train_percent, split_by, reader, reader_options)
   with pipeline as p:
-    build_ingest(p, sources, out_dir, max_file_bytes, max_pixels, face_align, channels, reader)
+    build_ingest(p, sources, out_dir, max_file_bytes, max_pixels, face_align, channels, reader,
+                 reader_options)
   return summarize(out_dir, source, len(sources))

@@ -7,6 +7,8 @@ accept (`Task.readers`); new annotation formats add a reader here without touchi
   mask_pairs      DIR/classes.txt, DIR/images/<id>.<ext>, DIR/masks/<id>.png  (segmentation)
   coco_json       a COCO file (*.json) or DIR/annotations.json; bboxes     (object detection)
   voc_xml         DIR/Annotations/<id>.xml, DIR/JPEGImages/<file>          (object detection)
+  video_folders   DIR/<class>/<video>             (video classification; frames sampled by
+  video_manifest  path,label[,split] rows of videos   `video.VideoOptions`, the reader options)
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from typing import Callable, Sequence
 
 from apache_beam.io.filesystems import FileSystems
 
+from components.image_ingest import video
 from components.image_ingest.ingest import hash_split
+from components.image_ingest.ingest import ImageInfo
 from components.image_ingest.ingest import SPLITS
 from components.image_ingest.ingest import ImageSource
 from components.image_ingest.ingest import IngestError
@@ -42,6 +46,10 @@ class Reader:
   options: tuple[str, ...] = ()
   # Whether `accepts` reads the store (not just the name): remote sources are not probed.
   probes: bool = False
+  # (ImageSource, the file's bytes, max_pixels, channels, reader options) -> (ImageInfo of what
+  # the example shows, extra tf.Example features) or a quarantine reason, for files that are not
+  # images (videos); runs on the workers. None: the file is an image, validated as one.
+  decode: Callable | None = None
 
 
 _READERS: dict[str, Reader] = {}
@@ -642,3 +650,38 @@ register(Reader("coco_json", is_coco, list_coco, _coco_files, priority=5,
                 annotate=annotate_boxes, options=("unannotated",), probes=True))
 register(Reader("voc_xml", is_voc, list_voc, _voc_files, priority=6, annotate=annotate_boxes,
                 options=("unannotated",), probes=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# Videos (video classification): listed like images (class folders or a manifest); each file is
+# decoded with OpenCV on the workers and `num_frames` sampled frames are stored (`video.py`).
+
+
+def decode_video(src: ImageSource, data: bytes, max_pixels: int, channels: int,
+                 options: dict | None = None) -> tuple[ImageInfo, dict] | str:
+  """The poster frame's info and the sampled frames (`video.VIDEO_EXTRA_FEATURES`), or why the
+  video is quarantined; a partial decode kept by `partial: keep` carries its note."""
+  clip = video.read_clip_bytes(data, src.path, video.VideoOptions.from_strings(options),
+                               channels or 3, max_pixels)
+  if isinstance(clip, str):
+    return clip
+  poster, extra = video.clip_features(clip)
+  height, width = clip.frames.shape[1:3]
+  info = ImageInfo(height=int(height), width=int(width), channels=channels or 3, format="png",
+                   data=poster, note=clip.note)
+  return info, extra
+
+
+def _list_videos(lister: Callable) -> Callable:
+  """A listing that takes (and leaves to `decode_video`) the video options."""
+  def list_videos(source, labels, train_percent, split_by="file", **options):
+    video.VideoOptions.from_strings(options)  # a bad option fails at listing, naming itself
+    return lister(source, labels, train_percent, split_by)
+  return list_videos
+
+
+register(Reader("video_manifest", is_manifest, _list_videos(list_manifest), _manifest_files,
+                decode=decode_video, options=video.OPTION_NAMES))
+register(Reader("video_folders", lambda source: not is_manifest(source),
+                _list_videos(list_folder), _folder_files, priority=100, decode=decode_video,
+                options=video.OPTION_NAMES))

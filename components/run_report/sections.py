@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from components.run_report import report
@@ -33,9 +35,20 @@ def class_predictions(inputs: report.SectionInputs, count: int = 24) -> report.S
     out = serve(tf.constant(images[i:i + 128]))
     preds += [p.decode() for p in out["predicted_class"].numpy()]
     scores += [float(s) for s in out["predicted_score"].numpy()]
-  wrong = [i for i in range(len(images)) if preds[i] != truths[i]]
+  chosen = mistakes_first(truths, preds, count)
+  grid = report.sample_grid([images[i] for i in chosen], [truths[i] for i in chosen],
+                            [preds[i] for i in chosen], [scores[i] for i in chosen])
+  return report.Section("Sample eval predictions",
+                        text="Through the serving signature (encoded image bytes in); "
+                             "mistakes first.", image=report.png_data_uri(grid))
+
+
+def mistakes_first(truths: Sequence[str], preds: Sequence[str], count: int) -> list[int]:
+  """Up to `count` indices to show: mistakes (at most half), then right answers round-robin
+  over the true classes."""
+  wrong = [i for i in range(len(truths)) if preds[i] != truths[i]]
   by_class: dict[str, list[int]] = {}
-  for i in range(len(images)):
+  for i in range(len(truths)):
     if preds[i] == truths[i]:
       by_class.setdefault(truths[i], []).append(i)
   chosen = wrong[:count // 2]
@@ -44,8 +57,4 @@ def class_predictions(inputs: report.SectionInputs, count: int = 24) -> report.S
     for q in queues:
       if q and len(chosen) < count:
         chosen.append(q.pop(0))
-  grid = report.sample_grid([images[i] for i in chosen], [truths[i] for i in chosen],
-                            [preds[i] for i in chosen], [scores[i] for i in chosen])
-  return report.Section("Sample eval predictions",
-                        text="Through the serving signature (encoded image bytes in); "
-                             "mistakes first.", image=report.png_data_uri(grid))
+  return chosen

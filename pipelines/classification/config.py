@@ -12,6 +12,7 @@ from typing import Any, Literal, Mapping
 
 from pipelines import config_loader
 from pipelines.infra import InfraConfig
+from pipelines.vision.config import AccuracyGateConfig
 from pipelines.vision.config import AugmentConfig
 from pipelines.vision.config import check_model_name
 from pipelines.vision.config import DataConfig
@@ -61,18 +62,8 @@ class TrainConfig:
       raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
-@dataclasses.dataclass(frozen=True)
-class EvaluationConfig:
-  # Blessing gate: the candidate needs at least this accuracy on eval ...
-  accuracy_lower_bound: float = 0.8
-  # ... and may not be worse than the latest blessed model by more than this (absolute).
-  max_accuracy_drop: float = 0.0
-
-  def validate(self) -> None:
-    if not 0 <= self.accuracy_lower_bound <= 1:
-      raise ValueError(f"accuracy_lower_bound must be in [0, 1], got {self.accuracy_lower_bound}")
-    if self.max_accuracy_drop < 0:
-      raise ValueError(f"max_accuracy_drop must be >= 0, got {self.max_accuracy_drop}")
+# The blessing gate: an accuracy floor and the largest drop from the latest blessed model.
+EvaluationConfig = AccuracyGateConfig
 
 
 @dataclasses.dataclass(frozen=True)

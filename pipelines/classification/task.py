@@ -11,10 +11,6 @@ from pipelines import tasks
 from pipelines.classification import config
 
 
-def describe(prediction: dict) -> str:
-  return f"{prediction['predicted_class']} ({prediction['predicted_score']:.3f})"
-
-
 TASK = tasks.register(Task(
     name="classification",
     module=__name__,
@@ -31,7 +27,7 @@ TASK = tasks.register(Task(
     default_data=datasets.write_digits,
     serving=ServingContract(
         outputs=("classes", "scores", "predicted_class", "predicted_score"), compare="scores",
-        argmax_agreement=True, describe=describe),
+        argmax_agreement=True, describe=contract.describe_class),
     edge=EdgeContract(quality=edge_quality.class_scores, quality_metric="accuracy",
                       agreement_metric="top1_agreement_with_keras"),
     evaluation=Evaluation(node="Evaluator",

@@ -58,6 +58,21 @@ class AugmentConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class AccuracyGateConfig:
+  """The blessing gate of classifiers (images, videos) on TFMA accuracy."""
+  # Blessing gate: the candidate needs at least this accuracy on eval ...
+  accuracy_lower_bound: float = 0.8
+  # ... and may not be worse than the latest blessed model by more than this (absolute).
+  max_accuracy_drop: float = 0.0
+
+  def validate(self) -> None:
+    if not 0 <= self.accuracy_lower_bound <= 1:
+      raise ValueError(f"accuracy_lower_bound must be in [0, 1], got {self.accuracy_lower_bound}")
+    if self.max_accuracy_drop < 0:
+      raise ValueError(f"max_accuracy_drop must be >= 0, got {self.max_accuracy_drop}")
+
+
+@dataclasses.dataclass(frozen=True)
 class ExportConfig:
   # The int8 TFLite model is blessed for edge only within this margin of the float model on the
   # task's edge quality metric (classification: accuracy; embeddings: precision@k).

@@ -140,6 +140,20 @@ def delivery_half(task: Task, cfg, model, model_run, blessing, evaluation, data:
   return [serving_check, pusher, edge, report]
 
 
+def tfma_half(task: Task, cfg, data: DataHalf, eval_config, runtime: PipelineRuntime) -> list:
+  """Trainer -> TFX's Evaluator (TFMA `eval_config`, against the latest blessed model) ->
+  the delivery half: the model half of tasks gated by TFMA (image and video classifiers)."""
+  trainer_node = trainer(task, data, cfg)
+  baseline = baseline_resolver()
+  evaluator = tfx.components.Evaluator(
+      examples=data.ingest.outputs["examples"], model=trainer_node.outputs["model"],
+      baseline_model=baseline.outputs["model"], eval_config=eval_config)
+  delivery = delivery_half(
+      task, cfg, trainer_node.outputs["model"], trainer_node.outputs["model_run"],
+      evaluator.outputs["blessing"], evaluator.outputs["evaluation"], data, cfg.export, runtime)
+  return [trainer_node, baseline, evaluator, *delivery]
+
+
 def pipeline(runtime: PipelineRuntime, components: list) -> tfx.dsl.Pipeline:
   return tfx.dsl.Pipeline(
       pipeline_name=runtime.pipeline_name,

@@ -98,15 +98,19 @@ class ClassifierServingModule(ImageServingModule):
     self.class_names = tf.constant(class_names)
 
   def outputs(self, images):
-    scores = self.model(images, training=False)
-    top = tf.argmax(scores, axis=-1)
-    n = tf.shape(scores)[0]
-    return {
-        "classes": tf.tile(self.class_names[tf.newaxis, :], [n, 1]),
-        "scores": scores,
-        "predicted_class": tf.gather(self.class_names, top),
-        "predicted_score": tf.reduce_max(scores, axis=-1),
-    }
+    return class_outputs(self.model(images, training=False), self.class_names)
+
+
+def class_outputs(scores: tf.Tensor, class_names: tf.Tensor) -> dict[str, tf.Tensor]:
+  """A classifier's served outputs for class probabilities `scores` [N, K]."""
+  top = tf.argmax(scores, axis=-1)
+  n = tf.shape(scores)[0]
+  return {
+      "classes": tf.tile(class_names[tf.newaxis, :], [n, 1]),
+      "scores": scores,
+      "predicted_class": tf.gather(class_names, top),
+      "predicted_score": tf.reduce_max(scores, axis=-1),
+  }
 
 
 class EmbeddingServingModule(ImageServingModule):

@@ -40,13 +40,18 @@ def transform_custom_config(image: ImageConfig, code_version: str) -> dict:
 def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]) -> dict:
   """Decodes and resizes images, and maps labels to ids with a tft vocabulary."""
   image = config_loader.from_dict(ImageConfig, custom_config["image"], "image")
-  outputs = {xf(IMAGE_KEY): preprocessing.decode_and_resize(
-      inputs[IMAGE_KEY], image.height, image.width, image.channels)}
-  if LABEL_KEY in inputs:
-    # Class ids follow the vocabulary file (by frequency); labels.txt records the order.
-    outputs[xf(LABEL_KEY)] = tft.compute_and_apply_vocabulary(
-        tf.reshape(inputs[LABEL_KEY], [-1]), vocab_filename=LABEL_VOCABULARY)
-  return outputs
+  return {xf(IMAGE_KEY): preprocessing.decode_and_resize(
+      inputs[IMAGE_KEY], image.height, image.width, image.channels), **label_ids(inputs)}
+
+
+def label_ids(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+  """{label_xf: class ids} through a tft vocabulary of the class names (none at serving time,
+  when the label is absent). Ids follow the vocabulary file (by frequency); labels.txt records
+  the order."""
+  if LABEL_KEY not in inputs:
+    return {}
+  return {xf(LABEL_KEY): tft.compute_and_apply_vocabulary(
+      tf.reshape(inputs[LABEL_KEY], [-1]), vocab_filename=LABEL_VOCABULARY)}
 
 
 def class_names(tft_output: tft.TFTransformOutput) -> list[str]:
