@@ -115,7 +115,9 @@ def run_dag(task: str, out: str, data, overrides, evaluator: str, name: str) -> 
     print(f"  {node:32s} {t}")
   return {"result": result, "evaluation": outcome.read(result.output_uri(evaluator, "evaluation")),
           "edge": edge, "edge_dir": edge_dir,
-          "shape": (prep["height"], prep["width"], prep["channels"])}
+          # The model input of one example (a clip has its frame count first).
+          "shape": (*([prep["frames"]] if "frames" in prep else []), prep["height"],
+                    prep["width"], prep["channels"])}
 
 
 def write_fashion_scenes(root: str, count: int, size: int) -> str:
