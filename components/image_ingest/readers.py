@@ -7,6 +7,7 @@ accept (`Task.readers`); new annotation formats add a reader here without touchi
   mask_pairs      DIR/classes.txt, DIR/images/<id>.<ext>, DIR/masks/<id>.png  (segmentation)
   coco_json       a COCO file (*.json) or DIR/annotations.json; bboxes     (object detection)
   voc_xml         DIR/Annotations/<id>.xml, DIR/JPEGImages/<file>          (object detection)
+  coco_masks      a COCO file or DIR/annotations.json; polygons / RLE   (semantic segmentation)
   video_folders   DIR/<class>/<video>             (video classification; frames sampled by
   video_manifest  path,label[,split] rows of videos   `video.VideoOptions`, the reader options)
 """
@@ -384,6 +385,8 @@ COCO_FILE = "annotations.json"
 VOC_ANNOTATIONS_DIR = "Annotations"
 VOC_IMAGES_DIR = "JPEGImages"
 NO_OBJECT = "(none)"
+# Pixel value 0 of masks read from COCO segmentations.
+BACKGROUND = "background"
 # The detector pads ground truth to this many boxes per image; an image with more is quarantined
 # (never truncated silently).
 MAX_BOXES = 100
@@ -396,11 +399,13 @@ def _check_unannotated(unannotated: str) -> None:
 
 
 def _box_source(path: str, split: str, objects: list, names: Sequence[str], unannotated: str,
-                size: tuple[int, int] | None = None, problem: str = "") -> ImageSource:
-  """An image with its objects ((x0, y0, x1, y1, class index) in pixels)."""
+                size: tuple[int, int] | None = None, problem: str = "",
+                max_objects: int | None = MAX_BOXES) -> ImageSource:
+  """An image with its objects ((x0, y0, x1, y1, class index) in pixels, or (annotation id,
+  segmentation JSON, class index) for masks)."""
   if not problem and not objects and unannotated == "quarantine":
     problem = "image without annotation (unannotated: quarantine)"
-  if not problem and len(objects) > MAX_BOXES:
+  if not problem and max_objects is not None and len(objects) > MAX_BOXES:
     problem = f"{len(objects)} boxes; at most {MAX_BOXES} per image are kept"
   return ImageSource(path, "", split, problem=problem, annotation=(
       ("objects", tuple(objects)), ("classes", tuple(names)), ("size", size)))
@@ -421,9 +426,10 @@ def _coco_file(source: str) -> str:
 
 
 def list_coco(source: str, labels: Sequence[str], train_percent: int, split_by: str = "file",
-              unannotated: str = "negative") -> list[ImageSource]:
+              unannotated: str = "negative", masks: bool = False) -> list[ImageSource]:
   """Lists the images of a COCO annotation file (`file_name` relative to the file's folder) with
-  their `bbox`es; the split is a hash of `file_name`.
+  their `bbox`es, or with `masks` their `segmentation`s (polygons or RLE; crowd regions are
+  painted too, and the class list starts with BACKGROUND); the split is a hash of `file_name`.
 
   Quarantined with the reason: a second image with an id already used, an annotation naming a
   category id the file does not define (or a category outside the configured `labels`), an
@@ -454,11 +460,16 @@ def list_coco(source: str, labels: Sequence[str], train_percent: int, split_by: 
       raise IngestError(f"{path}: category id {c['id']} is defined twice")
     categories[c["id"]] = str(c["name"]).strip()
   names = tuple(labels) or tuple(categories[k] for k in sorted(categories))
+  if masks and not labels:
+    names = (BACKGROUND, *names)
+  if masks and names[0] != BACKGROUND:
+    raise IngestError(f"{path}: the class list of masks starts with '{BACKGROUND}' (pixel value "
+                      f"0); configured labels are {list(names)}")
   if len(set(categories.values())) != len(categories):
     raise IngestError(f"{path}: duplicate category names {sorted(categories.values())}")
-  if not names:
+  if len(names) < 1 + masks:
     raise IngestError(f"{path}: no categories")
-  index = {n: i for i, n in enumerate(names)}
+  index = {n: i for i, n in enumerate(names) if not (masks and i == 0)}
   by_image: dict = {}
   orphans = []
   image_ids = {im.get("id") for im in data["images"] if isinstance(im, dict)}
@@ -483,11 +494,16 @@ def list_coco(source: str, labels: Sequence[str], train_percent: int, split_by: 
     seen[im.get("id")] = image_path
     objects, problem = [], ""
     for a in by_image.get(im.get("id"), []):
-      if a.get("iscrowd"):
+      if a.get("iscrowd") and not masks:
         continue  # crowd regions are not instances (COCO's own convention)
       box = a.get("bbox")
-      if (not isinstance(box, list) or len(box) != 4 or
-          not all(isinstance(v, (int, float)) for v in box)):
+      if masks:
+        problem = _segmentation_problem(a.get("segmentation"))
+        if problem:
+          problem = f"annotation {a.get('id')}: {problem}"
+          break
+      elif (not isinstance(box, list) or len(box) != 4 or
+            not all(isinstance(v, (int, float)) for v in box)):
         problem = f"annotation {a.get('id')}: bbox {box!r} is not [x, y, width, height]"
         break
       category = a.get("category_id")
@@ -499,11 +515,15 @@ def list_coco(source: str, labels: Sequence[str], train_percent: int, split_by: 
         problem = (f"annotation {a.get('id')}: category '{categories[category]}' is not one of "
                    f"the configured labels {list(names)}")
         break
+      if masks:
+        objects.append((a.get("id"), json.dumps(a["segmentation"]), index[categories[category]]))
+        continue
       x, y, w, h = (float(v) for v in box)
       objects.append((x, y, x + w, y + h, index[categories[category]]))
     size = ((int(im["width"]), int(im["height"])) if isinstance(im.get("width"), int) and
             isinstance(im.get("height"), int) else None)
-    sources.append(_box_source(image_path, split, objects, names, unannotated, size, problem))
+    sources.append(_box_source(image_path, split, objects, names, unannotated, size, problem,
+                               max_objects=None if masks else MAX_BOXES))
   for a in orphans:
     sources.append(ImageSource(f"{path}#annotation={a.get('id')}", "",
                                hash_split(str(a.get("id")), train_percent), problem=(
@@ -512,6 +532,85 @@ def list_coco(source: str, labels: Sequence[str], train_percent: int, split_by: 
   if not sources:
     raise IngestError(f"{path}: no images listed")
   return sources
+
+
+def _segmentation_problem(segmentation) -> str:
+  """Why a COCO `segmentation` is malformed, or "": polygons are lists of at least three x, y
+  points; RLE is {"size": [height, width], "counts": list of runs or a compressed string}."""
+  if isinstance(segmentation, list):
+    if not segmentation:
+      return "empty segmentation"
+    for polygon in segmentation:
+      if (not isinstance(polygon, list) or len(polygon) < 6 or len(polygon) % 2 or
+          not all(isinstance(v, (int, float)) for v in polygon)):
+        return f"polygon {str(polygon)[:60]} is not a list of at least three x, y points"
+    return ""
+  if isinstance(segmentation, dict):
+    size, counts = segmentation.get("size"), segmentation.get("counts")
+    if (not isinstance(size, list) or len(size) != 2 or
+        not all(isinstance(v, int) and v > 0 for v in size)):
+      return f"RLE size {size!r} is not [height, width]"
+    if not (isinstance(counts, str) and counts) and not (
+        isinstance(counts, list) and counts and all(isinstance(v, int) and v >= 0
+                                                    for v in counts)):
+      return "RLE counts are neither a list of runs nor a compressed string"
+    if isinstance(counts, list) and sum(counts) != size[0] * size[1]:
+      return f"RLE runs cover {sum(counts)} pixels, its size {size[1]}x{size[0]} has {size[0] * size[1]}"
+    return ""
+  return f"no segmentation (polygons or RLE), got {type(segmentation).__name__}"
+
+
+def _size_problem(annotation: dict, src: ImageSource, info) -> str:
+  size = annotation.get("size")
+  if size and tuple(size) != (info.width, info.height):
+    return (f"the annotation says the image is {size[0]}x{size[1]} but {src.path} is "
+            f"{info.width}x{info.height}")
+  return ""
+
+
+def annotate_coco_mask(src: ImageSource, info) -> dict | str:
+  """The example's `mask` (8-bit PNG, class id per pixel; later annotations paint over earlier
+  ones), `classes` and `label` (as `annotate_mask` writes them) from COCO polygons or RLE, or
+  why the image is quarantined: an RLE of another size than the image, a region that covers no
+  pixel of it, an annotation file that gives the image another size."""
+  import cv2  # pylint: disable=g-import-not-at-top
+  import json  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from pycocotools import mask as mask_utils  # pylint: disable=g-import-not-at-top
+  annotation = dict(src.annotation)
+  names = annotation["classes"]
+  problem = _size_problem(annotation, src, info)
+  if problem:
+    return problem
+  h, w = info.height, info.width
+  mask = np.zeros((h, w), np.uint8)
+  for annotation_id, encoded, class_id in annotation["objects"]:
+    segmentation = json.loads(encoded)
+    if isinstance(segmentation, list):
+      rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, h, w))
+    else:
+      if list(segmentation["size"]) != [h, w]:
+        return (f"annotation {annotation_id}: RLE mask is {segmentation['size'][1]}x"
+                f"{segmentation['size'][0]} but the image is {w}x{h}")
+      counts = segmentation["counts"]
+      rle = (mask_utils.frPyObjects(segmentation, h, w) if isinstance(counts, list) else
+             {"size": [h, w], "counts": counts.encode("ascii")})
+    region = mask_utils.decode(rle)
+    if not region.any():
+      return (f"annotation {annotation_id}: the '{names[class_id]}' region covers no pixel of "
+              f"the {w}x{h} image")
+    mask[region > 0] = class_id
+  values, counts = np.unique(mask, return_counts=True)
+  foreground = [(c, v) for v, c in zip(values, counts) if v > 0]
+  label = names[max(foreground)[1]] if foreground else names[0]
+  _, png = cv2.imencode(".png", mask)
+  return {"mask": png.tobytes(), "label": label.encode("utf-8"),
+          "classes": [n.encode("utf-8") for n in names]}
+
+
+def _list_coco_masks(source: str, labels: Sequence[str], train_percent: int,
+                     split_by: str = "file", unannotated: str = "negative") -> list[ImageSource]:
+  return list_coco(source, labels, train_percent, split_by, unannotated, masks=True)
 
 
 def _coco_files(source: str) -> list:
@@ -622,10 +721,9 @@ def annotate_boxes(src: ImageSource, info) -> dict | str:
   import numpy as np  # pylint: disable=g-import-not-at-top
   annotation = dict(src.annotation)
   names = annotation["classes"]
-  size = annotation.get("size")
-  if size and tuple(size) != (info.width, info.height):
-    return (f"the annotation says the image is {size[0]}x{size[1]} but {src.path} is "
-            f"{info.width}x{info.height}")
+  problem = _size_problem(annotation, src, info)
+  if problem:
+    return problem
   boxes, classes, clipped = [], [], 0
   for x0, y0, x1, y1, c in annotation["objects"]:
     if x1 <= x0 or y1 <= y0:
@@ -650,6 +748,10 @@ register(Reader("coco_json", is_coco, list_coco, _coco_files, priority=5,
                 annotate=annotate_boxes, options=("unannotated",), probes=True))
 register(Reader("voc_xml", is_voc, list_voc, _voc_files, priority=6, annotate=annotate_boxes,
                 options=("unannotated",), probes=True))
+# Semantic segmentation from COCO polygons / RLE; after mask_pairs (priority 10) for a folder
+# that holds both.
+register(Reader("coco_masks", is_coco, _list_coco_masks, _coco_files, priority=11,
+                annotate=annotate_coco_mask, options=("unannotated",), probes=True))
 
 
 # ---------------------------------------------------------------------------------------------

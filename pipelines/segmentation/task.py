@@ -45,7 +45,7 @@ TASK = tasks.register(Task(
     serving_module="pipelines.segmentation.model.SegmentationServingModule",
     trainer_sections=("image", "train"),
     features={**contract.IMAGE_FEATURES, "mask": "bytes", "classes": "bytes"},
-    readers=("mask_pairs",),
+    readers=("mask_pairs", "coco_masks"),
     default_data=default_data,
     serving=ServingContract(outputs=("class_ids", "probabilities", "classes"),
                             compare="probabilities", describe=describe),
