@@ -283,16 +283,18 @@ def _stem(path: str) -> str:
 
 
 def list_mask_pairs(root: str, labels: Sequence[str], train_percent: int,
-                    split_by: str = "file") -> list[ImageSource]:
+                    split_by: str = "file", unannotated: str = "quarantine") -> list[ImageSource]:
   """Lists `images/<id>.<ext>` with `masks/<id>.png`; the split is a hash of the image id.
 
-  An image without a mask, a mask without an image and a second image with the same id are
-  listed with their problem (quarantined with that reason, never dropped silently).
+  A mask without an image and a second image with the same id are listed with their problem
+  (quarantined with that reason, never dropped silently); so is an image without a mask, unless
+  `unannotated` is "negative": then its mask is all background.
 
   Raises:
     IngestError: for a bad class list, or configured `labels` that differ from it.
   """
   del split_by  # masks have no per-image class to hold out
+  _check_unannotated(unannotated)
   root = root.rstrip("/")
   names = read_class_list(root)
   if labels and tuple(labels) != names:
@@ -312,11 +314,11 @@ def list_mask_pairs(root: str, labels: Sequence[str], train_percent: int,
           f"duplicate image id '{stem}': {seen[stem]} has the same id")))
       continue
     seen[stem] = path
-    if stem not in masks:
+    if stem not in masks and unannotated == "quarantine":
       sources.append(ImageSource(path, "", split, problem=(
-          f"image without a mask: no {root}/{MASKS_DIR}/{stem}.png")))
+          f"image without a mask: no {root}/{MASKS_DIR}/{stem}.png (unannotated: quarantine)")))
       continue
-    sources.append(ImageSource(path, "", split, annotation=(("mask", masks[stem]),
+    sources.append(ImageSource(path, "", split, annotation=(("mask", masks.get(stem)),
                                                             ("classes", names))))
   for stem, path in sorted(masks.items()):
     if stem not in seen:
@@ -333,6 +335,10 @@ def annotate_mask(src: ImageSource, info) -> dict | str:
   import numpy as np  # pylint: disable=g-import-not-at-top
   annotation = dict(src.annotation)
   path, names = annotation["mask"], annotation["classes"]
+  if path is None:  # an image without a mask, kept as a negative: all background
+    _, png = cv2.imencode(".png", np.zeros((info.height, info.width), np.uint8))
+    return {"mask": png.tobytes(), "label": names[0].encode("utf-8"),
+            "classes": [n.encode("utf-8") for n in names]}
   try:
     with FileSystems.open(path, compression_type="uncompressed") as f:
       data = f.read()
@@ -372,7 +378,7 @@ def _mask_pair_files(source: str) -> list:
 
 
 register(Reader("mask_pairs", is_mask_pairs, list_mask_pairs, _mask_pair_files, priority=10,
-                annotate=annotate_mask, probes=True))
+                annotate=annotate_mask, options=("unannotated",), probes=True))
 
 
 # ---------------------------------------------------------------------------------------------

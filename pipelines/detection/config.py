@@ -13,17 +13,14 @@ from typing import Any, Literal, Mapping
 from pipelines import config_loader
 from pipelines.infra import InfraConfig
 from pipelines.vision.config import check_model_name
-from pipelines.vision.config import DataConfig
+from pipelines.vision.config import AnnotatedDataConfig
 from pipelines.vision.config import ExportConfig
 from pipelines.vision.config import ImageConfig
 
 
-@dataclasses.dataclass(frozen=True)
-class DetectionDataConfig(DataConfig):
-  # A COCO file (or a folder with annotations.json) or a Pascal VOC folder; empty: the embedded
-  # digit scenes. Images without any box are kept as negatives (they teach the background) or
-  # quarantined with the reason.
-  unannotated: Literal["negative", "quarantine"] = "negative"
+# A COCO file (or a folder with annotations.json) or a Pascal VOC folder; empty: the embedded
+# digit scenes. Images without any box are negatives by default.
+DetectionDataConfig = AnnotatedDataConfig
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any, Literal, Mapping
 from pipelines import config_loader
 from pipelines.infra import InfraConfig
 from pipelines.vision.config import check_model_name
-from pipelines.vision.config import DataConfig
+from pipelines.vision.config import AnnotatedDataConfig
 from pipelines.vision.config import ExportConfig
 from pipelines.vision.config import ImageConfig
 
@@ -77,7 +77,11 @@ class EvaluationConfig:
 @dataclasses.dataclass(frozen=True)
 class SegmentationConfig:
   model_name: str = "segmenter"  # the TF Serving model name: <serving>/<model_name>/<version>/
-  data: DataConfig = dataclasses.field(default_factory=DataConfig)
+  # mask_pairs (or coco_masks) data; an image without a mask is quarantined by default (a mask
+  # file missing is more often a mistake than a negative), or all background with
+  # `unannotated: negative`.
+  data: AnnotatedDataConfig = dataclasses.field(
+      default_factory=lambda: AnnotatedDataConfig(unannotated="quarantine"))
   image: ImageConfig = dataclasses.field(default_factory=lambda: ImageConfig(32, 32, 3))
   train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
   evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)

@@ -14,7 +14,8 @@ from pipelines.vision import dag
 
 
 def create_pipeline(cfg: SegmentationConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
-  data = dag.data_half(TASK, cfg.data, cfg.image, runtime)
+  data = dag.data_half(TASK, cfg.data, cfg.image, runtime,
+                       reader_options={"unannotated": cfg.data.unannotated})
   trainer = dag.trainer(TASK, data, cfg)
   baseline = dag.baseline_resolver()
   evaluator = SegmentationEvaluator(

@@ -39,6 +39,14 @@ class DataConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class AnnotatedDataConfig(DataConfig):
+  """Data whose images carry annotations (boxes, masks)."""
+  # Images without annotation (no box; no mask file) are kept as negatives (all background: they
+  # teach the background) or quarantined with the reason.
+  unannotated: Literal["negative", "quarantine"] = "negative"
+
+
+@dataclasses.dataclass(frozen=True)
 class ImageConfig:
   height: int = 32
   width: int = 32

@@ -86,6 +86,22 @@ def test_good_pairs_keep_their_mask_and_bad_ones_are_quarantined_with_a_reason(s
       values[np.argmax(counts)]]
 
 
+def test_an_image_without_a_mask_is_an_all_background_negative_by_config(scenes, tmp_path):
+  (scenes / "masks" / "00004.png").unlink()
+  summary = ingest.run_ingest(beam.Pipeline(), str(scenes), str(tmp_path / "out"),
+                              train_percent=50, channels=3, reader="mask_pairs",
+                              reader_options={"unannotated": "negative"})
+  assert summary["quarantined"] == 0 and sum(summary["examples"].values()) == 16
+  negative = next(e.features.feature for e in _examples(tmp_path / "out")
+                  if e.features.feature["source"].bytes_list.value[0].endswith(b"00004.png"))
+  mask = cv2.imdecode(np.frombuffer(negative["mask"].bytes_list.value[0], np.uint8),
+                      cv2.IMREAD_UNCHANGED)
+  assert mask.shape == (24, 24) and not mask.any()
+  assert negative["label"].bytes_list.value[0] == b"background"
+  with pytest.raises(IngestError, match="unannotated must be one of"):
+    readers.get("mask_pairs").list(str(scenes), (), 50, "file", unannotated="drop")
+
+
 @pytest.mark.parametrize("classes, labels, error", [
     ("background\n0\n0\n", (), "duplicate class names ['0']"),
     ("background\n", (), "needs the background and at least one class"),
