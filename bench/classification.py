@@ -20,7 +20,6 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import fashion  # noqa: E402
-from fashion import tflite_latency_ms  # noqa: E402
 from fashion import write_fashion_mnist  # noqa: E402
 
 def main() -> int:
@@ -59,21 +58,12 @@ def main() -> int:
 
   run = fashion.run_dag("classification", out, data, overrides, "Evaluator", name)
   result, evaluation, edge = run["result"], run["evaluation"], run["edge"]
-  edge_dir, shape = run["edge_dir"], run["shape"]
   acc = evaluation["metrics"].get("sparse_categorical_accuracy", float("nan"))
   print(f"SavedModel (TFMA) eval accuracy: {acc:.4f} on "
         f"{int(evaluation['metrics'].get('example_count', 0))} images; blessed: "
         f"{result.output_properties('Evaluator', 'blessing').get('blessed')}")
   print(f"Keras model accuracy (edge export): {edge['keras']['accuracy']:.4f}")
-  float_size = edge["models"]["tflite_float32"]["bytes"]
-  print(f"{'model':22s} {'accuracy':>9s} {'size KiB':>9s} {'x float':>8s} {'ms/img':>8s}")
-  for model_name, m in edge["models"].items():
-    latency = (f"{tflite_latency_ms(os.path.join(edge_dir, m['file']), shape):8.3f}"
-               if m["file"].endswith(".tflite") else "       -")
-    print(f"{model_name:22s} {m['accuracy']:9.4f} {m['bytes'] / 1024:9.1f} "
-          f"{m['bytes'] / float_size:8.2f} {latency}")
-  print(f"int8 accuracy drop vs float: {edge['int8_quality_drop'] * 100:.2f} points; "
-        f"edge blessed: {edge['edge_blessed']}")
+  fashion.print_edge_table(run, [("accuracy", "accuracy", 9, 4)], latency_runs=300)
   return 0
 
 

@@ -37,8 +37,7 @@ def main() -> int:
         "evaluation": {"ap50_lower_bound": 0.5, "ap_lower_bound": 0.3}}}
 
   run = fashion.run_dag("detection", out, data, overrides, "DetectionEvaluator", name)
-  evaluation, edge = run["evaluation"], run["edge"]
-  edge_dir, shape = run["edge_dir"], run["shape"]
+  evaluation = run["evaluation"]
   m = evaluation["metrics"]
   print(f"SavedModel (COCOeval, {int(m['examples'])} eval images): AP {m['ap']:.4f}  "
         f"AP50 {m['ap50']:.4f}  AP75 {m['ap75']:.4f}  AR@100 {m['ar100']:.4f}; blessed: "
@@ -46,17 +45,9 @@ def main() -> int:
   print("AP per class (AP50):")
   for key, s in sorted(evaluation["slices"].items()):
     print(f"  {key:24s} {s['ap']:.4f} ({s['ap50']:.4f})  {s['instances']} instances")
-  float_size = edge["models"]["tflite_float32"]["bytes"]
-  print(f"{'model':22s} {'AP':>7s} {'AP50':>7s} {'AP75':>7s} {'agree':>6s} {'size KiB':>9s} "
-        f"{'x float':>8s} {'ms/img':>8s}")
-  for model_name, e in edge["models"].items():
-    latency = (f"{fashion.tflite_latency_ms(os.path.join(edge_dir, e['file']), shape, 100):8.2f}"
-               if e["file"].endswith(".tflite") else "       -")
-    print(f"{model_name:22s} {e['ap']:7.4f} {e['ap50']:7.4f} {e['ap75']:7.4f} "
-          f"{e['detection_agreement_with_keras']:6.3f} {e['bytes'] / 1024:9.1f} "
-          f"{e['bytes'] / float_size:8.2f} {latency}")
-  print(f"int8 AP50 drop vs float: {edge['int8_quality_drop'] * 100:.2f} points; "
-        f"edge blessed: {edge['edge_blessed']}")
+  fashion.print_edge_table(run, [("AP", "ap", 7, 4), ("AP50", "ap50", 7, 4), ("AP75", "ap75", 7, 4),
+                                 ("agree", "detection_agreement_with_keras", 6, 3)],
+                           metric="AP50")
   return 0
 
 

@@ -81,6 +81,24 @@ def tflite_latency_ms(path: str, shape: tuple[int, ...], runs: int = 300) -> flo
   return (time.perf_counter() - start) / runs * 1000
 
 
+def print_edge_table(run: dict, columns: list[tuple[str, str, int, int]], unit: str = "img",
+                     metric: str = "accuracy", latency_runs: int = 100) -> None:
+  """Prints one row per edge model of `run` (`run_dag`'s result): the `columns` (header, metric
+  key, width, decimals), size, size against float32 and TFLite latency per `unit` (one example,
+  one thread); then the int8 drop on the gate's `metric` and the edge blessing."""
+  edge, edge_dir, shape = run["edge"], run["edge_dir"], run["shape"]
+  float_size = edge["models"]["tflite_float32"]["bytes"]
+  print(f"{'model':22s} " + " ".join(f"{h:>{w}s}" for h, _, w, _ in columns) +
+        f" {'size KiB':>9s} {'x float':>8s} {'ms/' + unit:>8s}")
+  for model_name, e in edge["models"].items():
+    latency = (f"{tflite_latency_ms(os.path.join(edge_dir, e['file']), shape, latency_runs):8.2f}"
+               if e["file"].endswith(".tflite") else "       -")
+    print(f"{model_name:22s} " + " ".join(f"{e[k]:{w}.{d}f}" for _, k, w, d in columns) +
+          f" {e['bytes'] / 1024:9.1f} {e['bytes'] / float_size:8.2f} {latency}")
+  print(f"int8 {metric} drop vs float: {edge['int8_quality_drop'] * 100:.2f} points; "
+        f"edge blessed: {edge['edge_blessed']}")
+
+
 def component_timer():
   """(emit, times): an `emit` for `runners.run_task` that prints each line and records each
   component's "done in Ns" or "cached" into `times` {component: text}."""

@@ -34,24 +34,15 @@ def main() -> int:
         "evaluation": {"miou_lower_bound": 0.5}}}
 
   run = fashion.run_dag("segmentation", out, data, overrides, "SegmentationEvaluator", name)
-  evaluation, edge, edge_dir, shape = run["evaluation"], run["edge"], run["edge_dir"], run["shape"]
+  evaluation = run["evaluation"]
   m = evaluation["metrics"]
   print(f"SavedModel ({int(m['examples'])} eval images): mIoU {m['miou']:.4f}  pixel accuracy "
         f"{m['pixel_accuracy']:.4f}; blessed: {evaluation['blessed']}")
   print("IoU per class:")
   for key, s in sorted(evaluation["slices"].items()):
     print(f"  {key:24s} {s['iou']:.4f}")
-  float_size = edge["models"]["tflite_float32"]["bytes"]
-  print(f"{'model':22s} {'mIoU':>7s} {'pix acc':>8s} {'agree':>6s} {'size KiB':>9s} "
-        f"{'x float':>8s} {'ms/img':>8s}")
-  for model_name, e in edge["models"].items():
-    latency = (f"{fashion.tflite_latency_ms(os.path.join(edge_dir, e['file']), shape, 100):8.2f}"
-               if e["file"].endswith(".tflite") else "       -")
-    print(f"{model_name:22s} {e['miou']:7.4f} {e['pixel_accuracy']:8.4f} "
-          f"{e['pixel_agreement_with_keras']:6.3f} {e['bytes'] / 1024:9.1f} "
-          f"{e['bytes'] / float_size:8.2f} {latency}")
-  print(f"int8 mIoU drop vs float: {edge['int8_quality_drop'] * 100:.2f} points; "
-        f"edge blessed: {edge['edge_blessed']}")
+  fashion.print_edge_table(run, [("mIoU", "miou", 7, 4), ("pix acc", "pixel_accuracy", 8, 4),
+                                 ("agree", "pixel_agreement_with_keras", 6, 3)], metric="mIoU")
   return 0
 
 

@@ -115,7 +115,7 @@ def main() -> int:
                            "train": {"model": args.model, "epochs": args.epochs},
                            "evaluation": {"accuracy_lower_bound": 0.9}}}
   run = fashion.run_dag("video", out, data, overrides, "Evaluator", name)
-  evaluation, edge, edge_dir, shape = run["evaluation"], run["edge"], run["edge_dir"], run["shape"]
+  evaluation = run["evaluation"]
   m = evaluation["metrics"]
   print(f"SavedModel ({int(m.get('example_count', 0))} eval clips): accuracy "
         f"{m['sparse_categorical_accuracy']:.4f}; blessed: {evaluation['blessed']}")
@@ -127,16 +127,8 @@ def main() -> int:
     b = json.load(open(baseline_file))
     print(f"single-frame baseline (middle frame, same CNN): accuracy {b['accuracy']:.4f}; "
           f"chance {b['chance']:.4f}; the video model {b['model_accuracy']:.4f}")
-  float_size = edge["models"]["tflite_float32"]["bytes"]
-  print(f"{'model':22s} {'accuracy':>8s} {'agree':>6s} {'size KiB':>9s} {'x float':>8s} "
-        f"{'ms/clip':>8s}")
-  for model_name, e in edge["models"].items():
-    latency = (f"{fashion.tflite_latency_ms(os.path.join(edge_dir, e['file']), shape, 100):8.2f}"
-               if e["file"].endswith(".tflite") else "       -")
-    print(f"{model_name:22s} {e['accuracy']:8.4f} {e['top1_agreement_with_keras']:6.3f} "
-          f"{e['bytes'] / 1024:9.1f} {e['bytes'] / float_size:8.2f} {latency}")
-  print(f"int8 accuracy drop vs float: {edge['int8_quality_drop'] * 100:.2f} points; "
-        f"edge blessed: {edge['edge_blessed']}")
+  fashion.print_edge_table(run, [("accuracy", "accuracy", 8, 4),
+                                 ("agree", "top1_agreement_with_keras", 6, 3)], unit="clip")
   if not args.no_real_clips:
     real_clips(os.path.abspath(args.output))
   return 0

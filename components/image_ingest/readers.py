@@ -411,8 +411,8 @@ def _box_source(path: str, split: str, objects: list, names: Sequence[str], unan
   segmentation JSON, class index) for masks)."""
   if not problem and not objects and unannotated == "quarantine":
     problem = "image without annotation (unannotated: quarantine)"
-  if not problem and max_objects is not None and len(objects) > MAX_BOXES:
-    problem = f"{len(objects)} boxes; at most {MAX_BOXES} per image are kept"
+  if not problem and max_objects is not None and len(objects) > max_objects:
+    problem = f"{len(objects)} boxes; at most {max_objects} per image are kept"
   return ImageSource(path, "", split, problem=problem, annotation=(
       ("objects", tuple(objects)), ("classes", tuple(names)), ("size", size)))
 
@@ -473,7 +473,7 @@ def list_coco(source: str, labels: Sequence[str], train_percent: int, split_by: 
                       f"0); configured labels are {list(names)}")
   if len(set(categories.values())) != len(categories):
     raise IngestError(f"{path}: duplicate category names {sorted(categories.values())}")
-  if len(names) < 1 + masks:
+  if len(names) == (1 if masks else 0):  # masks: the background alone
     raise IngestError(f"{path}: no categories")
   index = {n: i for i, n in enumerate(names) if not (masks and i == 0)}
   by_image: dict = {}
