@@ -201,7 +201,6 @@ def motion_frames(rng: np.random.Generator, background: np.ndarray, sprite: np.n
   y, x = (int(rng.integers(0, background.shape[k] - crop + 1)) for k in (0, 1))
   photo = cv2.resize(background[y:y + crop, x:x + crop], (size, size),
                      interpolation=cv2.INTER_AREA)[..., ::-1].astype(np.float32)
-  colour = rng.uniform(0, 60, 3) if photo.mean() > 128 else rng.uniform(195, 255, 3)
   side0 = size * rng.uniform(0.35, 0.5)
   angle0 = rng.uniform(-20, 20)
   travel = size * rng.uniform(0.25, 0.4)  # pixels moved over the clip (translations)
@@ -215,6 +214,12 @@ def motion_frames(rng: np.random.Generator, background: np.ndarray, sprite: np.n
   # A start from which the whole path stays inside the frame.
   cx0 = rng.uniform(half - min(dx.min(), 0), size - half - max(dx.max(), 0))
   cy0 = rng.uniform(half - min(dy.min(), 0), size - half - max(dy.max(), 0))
+  # A colour that contrasts with the photo where the sprite goes (over its whole path; the
+  # whole crop's mean left some clips nearly invisible).
+  x0, x1 = (int(np.clip(v, 0, size)) for v in (cx0 + dx.min() - half, cx0 + dx.max() + half + 1))
+  y0, y1 = (int(np.clip(v, 0, size)) for v in (cy0 + dy.min() - half, cy0 + dy.max() + half + 1))
+  colour = (rng.uniform(0, 60, 3) if photo[y0:y1, x0:x1].mean() > 128
+            else rng.uniform(195, 255, 3))
   h, w = sprite.shape
   clip = np.empty((frames, size, size, 3), np.uint8)
   for k in range(frames):
@@ -263,4 +268,153 @@ def write_moving_digits(out_dir: str, count: int = 600, size: int = 32, frames: 
   root = os.path.join(out_dir, f"moving-digits-{count}-{size}px-{frames}f-{seed}")
   if not os.path.exists(os.path.join(root, _DONE)):
     write_motion_clips(root, load_digits().images / 16.0, count, size, frames, seed)
+  return root
+
+
+# ---------------------------------------------------------------------------------------------
+# Captioned scenes: real digits on real photos, reference captions from the exact ground truth
+# (image captioning)
+
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def _plural(word: str) -> str:
+  return word + ("es" if word.endswith(("x", "s")) else "s")
+
+
+def held_out_pair(first: int, second: int) -> bool:
+  """Ordered digit pairs (left/top first) kept out of training: the eval split's unseen
+  combinations (about one pair in seven; every digit still appears in training, alone and in
+  other pairs, in both places)."""
+  return (first + 2 * second) % 7 == 3
+
+
+def scene_captions(objects: Sequence[dict], layout: str) -> list[str]:
+  """3-5 reference captions written from a scene's exact ground truth: what (the digits), how
+  many, where (left/right/above/below, or where a single digit is) and size (small/large).
+
+  Args:
+    objects: [{"word": "seven", "size": "large"}], left or top first.
+    layout: "left"/"right"/"top"/"bottom" (where a single digit is) or "row"/"column" (pairs).
+  """
+  if len(objects) == 1:
+    (o,) = objects
+    where = f"on the {layout}" if layout in ("left", "right") else f"at the {layout}"
+    return [f"a {o['size']} {o['word']} {where}", f"a {o['word']} {where}",
+            f"one {o['size']} {o['word']}", f"a single {o['word']} {where} of the image"]
+  a, b = objects
+  if layout == "row":
+    caps = [f"a {a['size']} {a['word']} to the left of a {b['size']} {b['word']}",
+            f"a {b['size']} {b['word']} to the right of a {a['size']} {a['word']}",
+            f"a {a['word']} on the left and a {b['word']} on the right"]
+    together = "side by side"
+  else:
+    caps = [f"a {a['size']} {a['word']} above a {b['size']} {b['word']}",
+            f"a {b['size']} {b['word']} below a {a['size']} {a['word']}",
+            f"a {a['word']} at the top and a {b['word']} at the bottom"]
+    together = "one above the other"
+  if a["word"] == b["word"]:
+    caps.append(f"two {_plural(a['word'])} {together}")
+  else:
+    caps.append(f"two digits {together} a {a['word']} and a {b['word']}")
+  return caps
+
+
+def compose_caption_scene(rng: np.random.Generator, backgrounds: list[np.ndarray],
+                          sprites: Sequence[np.ndarray], size: int, classes: Sequence[int],
+                          layout: str, sizes: Sequence[str]) -> np.ndarray:
+  """An RGB scene [size, size, 3]: a crop of a real photo with the digits `classes` (one sprite
+  each, coverage in [0, 1]) at `layout`: one digit in the left/right/top/bottom half, or two in
+  a row (first on the left) or a column (first on top); "large" digits are 0.4-0.45 of the
+  image wide, "small" ones 0.25-0.3. Each digit contrasts with the photo under it."""
+  photo = backgrounds[rng.integers(len(backgrounds))]
+  crop = int(rng.integers(size, min(photo.shape[:2]) + 1))
+  y, x = rng.integers(0, photo.shape[0] - crop + 1), rng.integers(0, photo.shape[1] - crop + 1)
+  image = cv2.resize(photo[y:y + crop, x:x + crop], (size, size),
+                     interpolation=cv2.INTER_AREA).astype(np.float32)
+  half = size // 2
+  # The region (x0, y0, x1, y1) of each digit: a half of the image.
+  regions = {"left": [(0, 0, half, size)], "right": [(half, 0, size, size)],
+             "top": [(0, 0, size, half)], "bottom": [(0, half, size, size)],
+             "row": [(0, 0, half, size), (half, 0, size, size)],
+             "column": [(0, 0, size, half), (0, half, size, size)]}[layout]
+  for sprite, region, which in zip(sprites, regions, sizes):
+    lo, hi = (0.4, 0.45) if which == "large" else (0.25, 0.3)
+    side = max(3, int(round(size * rng.uniform(lo, hi))))
+    rx0, ry0, rx1, ry1 = region
+    x0 = int(rng.integers(rx0, max(rx0, rx1 - side) + 1))
+    y0 = int(rng.integers(ry0, max(ry0, ry1 - side) + 1))
+    alpha = cv2.resize(sprite.astype(np.float32), (side, side),
+                       interpolation=cv2.INTER_LINEAR).clip(0, 1)[..., None]
+    patch = image[y0:y0 + side, x0:x0 + side]
+    colour = rng.uniform(0, 60, 3) if patch.mean() > 128 else rng.uniform(195, 255, 3)
+    image[y0:y0 + side, x0:x0 + side] = alpha * colour + (1 - alpha) * patch
+  del classes
+  return np.clip(np.round(image), 0, 255).astype(np.uint8)
+
+
+def write_caption_scenes(root: str, sprites: np.ndarray, targets: np.ndarray,
+                         words: Sequence[str], count: int, size: int, seed: int = 0,
+                         single_share: float = 0.3) -> str:
+  """Writes `count` captioned scenes of real objects (`sprites`, class `targets[i]` named
+  `words[targets[i]]`): `images/<id>.png`, `captions.json` (COCO captions, each image with its
+  split) and the same captions as `captions.csv` (`path,caption,split`), and `scenes.jsonl`
+  (the ground truth: objects, layout, sizes). A share `single_share` are single objects; the
+  rest pairs. Pairs whose ordered classes are `held_out_pair` form the eval split (unseen
+  combinations); every other scene is for training. Seeded and idempotent."""
+  import csv as csv_module  # pylint: disable=g-import-not-at-top
+  import json  # pylint: disable=g-import-not-at-top
+  if os.path.exists(os.path.join(root, _DONE)):
+    return root
+  backgrounds = _backgrounds()
+  rng = np.random.default_rng(seed)
+  by_class = {c: np.flatnonzero(targets == c) for c in range(len(words))}
+  os.makedirs(os.path.join(root, "images"), exist_ok=True)
+  coco: dict = {"images": [], "annotations": []}
+  rows, scenes = [], []
+  for i in range(count):
+    single = rng.uniform() < single_share
+    classes = [int(rng.integers(len(words))) for _ in range(1 if single else 2)]
+    layout = (str(rng.choice(["left", "right", "top", "bottom"])) if single
+              else str(rng.choice(["row", "column"])))
+    sizes = [str(rng.choice(["small", "large"])) for _ in classes]
+    picks = [sprites[rng.choice(by_class[c])] for c in classes]
+    image = compose_caption_scene(rng, backgrounds, picks, size, classes, layout, sizes)
+    split = "eval" if not single and held_out_pair(*classes) else "train"
+    captions = scene_captions([{"word": words[c], "size": s} for c, s in zip(classes, sizes)],
+                              layout)
+    name = f"images/{i:05d}.png"
+    if not cv2.imwrite(os.path.join(root, name), image[..., ::-1]):
+      raise OSError(f"cannot write {root}/{name}")
+    coco["images"].append({"id": i, "file_name": name, "width": size, "height": size,
+                           "split": split})
+    for caption in captions:
+      coco["annotations"].append({"id": len(coco["annotations"]) + 1, "image_id": i,
+                                  "caption": caption})
+      rows.append((name, caption, split))
+    scenes.append({"image": name, "objects": [words[c] for c in classes], "layout": layout,
+                   "sizes": sizes, "split": split})
+  with open(os.path.join(root, "captions.json"), "w") as f:
+    json.dump(coco, f)
+  with open(os.path.join(root, "captions.csv"), "w", newline="") as f:
+    writer = csv_module.writer(f)
+    writer.writerow(("path", "caption", "split"))
+    writer.writerows(rows)
+  with open(os.path.join(root, "scenes.jsonl"), "w") as f:
+    f.writelines(json.dumps(s) + "\n" for s in scenes)
+  with open(os.path.join(root, _DONE), "w") as f:
+    f.write(f"{count} scenes\n")
+  return root
+
+
+def write_digit_captions(out_dir: str, count: int = 1500, size: int = 32, seed: int = 0) -> str:
+  """The captioning task's embedded default: `count` captioned scenes of real scikit-learn
+  digits on real photos (`write_caption_scenes`). Returns
+  `<out_dir>/digit-captions-<count>-<size>px-<seed>`."""
+  from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
+  root = os.path.join(out_dir, f"digit-captions-{count}-{size}px-{seed}")
+  if not os.path.exists(os.path.join(root, _DONE)):
+    digits = load_digits()
+    write_caption_scenes(root, digits.images / 16.0, digits.target, DIGIT_WORDS, count, size,
+                         seed)
   return root

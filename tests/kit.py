@@ -185,22 +185,19 @@ def _check_edge(task: Task, result, cfg) -> None:
     assert not metrics["exportable"]
     return
   for m in metrics["models"].values():
-    assert os.path.getsize(os.path.join(edge_dir, m["file"])) == m["bytes"]
+    assert sum(os.path.getsize(os.path.join(edge_dir, f)) for f in m["files"]) == m["bytes"]
   spec = tft.TFTransformOutput(result.output_uri("Transform", "transform_graph"))
   features = export.load_transformed_examples(
       os.path.join(result.output_uri("Transform", "transformed_examples"), "Split-eval", "*"),
       spec.transformed_feature_spec())
   inputs = [features[k].astype(np.float32) for k in task.edge.inputs]
-  model = export.load_model(keras_bundle.keras_dir(result.output_uri("Trainer", "model")),
-                           task.edge)
-  reference = model.predict(inputs[0] if len(inputs) == 1 else inputs, verbose=0)
+  keras_dir = keras_bundle.keras_dir(result.output_uri("Trainer", "model"))
+  parts = export.parts_of(export.load_model(keras_dir, task.edge))
+  reference = export.run_model(task.edge, {p: export.keras_predictor(m) for p, m in parts.items()},
+                               inputs, export.read_preprocessing(keras_dir))
   quality = metrics["quality_metric"]
   params = task.edge_params(cfg)
-  got = {
-      "tflite_int8": export.tflite_predict(os.path.join(edge_dir, "model_int8.tflite"), inputs,
-                                           input_names=model.input_names,
-                                           output_names=model.output_names),
-      "onnx": export.onnx_predict(os.path.join(edge_dir, export.ONNX_FILE), inputs)}
-  for name, outputs in got.items():
+  for name in ("tflite_int8", "onnx"):
+    outputs = export.saved_outputs(edge_dir, name, keras_dir, task.edge, inputs)
     score = task.edge.quality(outputs, features, reference, **params)
     assert score[quality] == pytest.approx(metrics["models"][name][quality], abs=1e-6), name

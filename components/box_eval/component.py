@@ -7,7 +7,6 @@ Pusher checks.
 
 from tfx import v1 as tfx
 from tfx.types import standard_artifacts
-from tfx.utils import path_utils
 
 from components.box_eval import evaluate
 from components.common import keras_bundle
@@ -31,10 +30,7 @@ def DetectionEvaluator(
   `max_ap_drop` below the latest blessed model's (`baseline_model`, when there is one)."""
   del code_version  # keys TFX's cache to the code that runs here
   rows = ingest.read_examples(examples.uri, "eval")
-  baseline = path_utils.serving_model_path(baseline_model.uri) if baseline_model else None
   names = keras_bundle.read_labels(keras_bundle.keras_dir(model.uri))
-  outcome.publish(lambda out: evaluate.evaluate(
-      path_utils.serving_model_path(model.uri), baseline, [r[0] for r in rows], names, out,
-      ap50_lower_bound, ap_lower_bound, max_ap_drop), evaluation, blessing)
-  # What TFX's LatestBlessedModelStrategy matches blessings to models by.
-  blessing.set_int_custom_property("current_model_id", model.id)
+  outcome.publish_against_baseline(lambda candidate, baseline, out: evaluate.evaluate(
+      candidate, baseline, [r[0] for r in rows], names, out, ap50_lower_bound, ap_lower_bound,
+      max_ap_drop), model, baseline_model, evaluation, blessing)

@@ -129,7 +129,14 @@ class EdgeContract:
     extra_dirs: serving-model sub-folder -> edge-artifact sub-folder, copied when present.
     not_exportable: why this task has no edge models ("" when it has).
     edge_model: (the bundle's Keras model, its preprocessing.json) -> the model that is exported
-      and scored, e.g. with decoding and NMS inside; None: the bundle's model as it is.
+      and scored, e.g. with decoding and NMS inside, or {part name: Keras model} for a model
+      exported in parts (an encoder and a one-step decoder); None: the bundle's model as it is.
+    run_parts: for a model in parts: (predictors {part: list of inputs -> list of outputs, in
+      the part's Keras order}, the contract's inputs, preprocessing.json) -> the outputs
+      `quality` scores (e.g. a decoding loop). Keras, every TFLite variant and ONNX run through
+      it, and int8 calibration data of each part is what it feeds that part.
+    keras_modules: modules that register the custom Keras objects of the bundle's model,
+      imported before it is loaded (task modules stay free of TensorFlow at import).
     int8_float_outputs: the int8 model keeps float32 outputs (outputs of float post-processing
       such as NMS, which int8 would round); inputs are int8 either way.
   """
@@ -143,6 +150,8 @@ class EdgeContract:
   extra_dirs: Mapping[str, str] = dataclasses.field(default_factory=dict)
   not_exportable: str = ""
   edge_model: Callable[[Any, dict], Any] | None = None
+  run_parts: Callable[[Mapping[str, Callable], list, Mapping[str, Any]], Any] | None = None
+  keras_modules: tuple[str, ...] = ()
   int8_float_outputs: bool = False
 
   @classmethod

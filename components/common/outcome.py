@@ -94,6 +94,19 @@ def publish(evaluate, evaluation, blessing) -> dict:
   return result
 
 
+def publish_against_baseline(evaluate, model, baseline_model, evaluation, blessing) -> dict:
+  """`publish` for evaluators that compare the candidate `model` with the latest blessed one:
+  runs `evaluate(candidate serving dir, baseline serving dir or None, local evaluation folder)`,
+  and records the candidate's id on the blessing (what TFX's LatestBlessedModelStrategy matches
+  blessings to models by)."""
+  from tfx.utils import path_utils  # pylint: disable=g-import-not-at-top
+  candidate = path_utils.serving_model_path(model.uri)
+  baseline = path_utils.serving_model_path(baseline_model.uri) if baseline_model else None
+  result = publish(lambda out: evaluate(candidate, baseline, out), evaluation, blessing)
+  blessing.set_int_custom_property("current_model_id", model.id)
+  return result
+
+
 def read(evaluation_dir: str) -> dict | None:
   """The outcome of any evaluator's `ModelEvaluation` folder, or None when it holds none."""
   from components.common import artifact_io  # pylint: disable=g-import-not-at-top

@@ -12,6 +12,7 @@ evaluator's baseline changes. Deploy edge models of blessed runs only.)
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -94,9 +95,12 @@ def to_tflite(model: keras.Model, variant: str,
     if not inputs or not len(inputs[0]):
       raise ValueError("int8 quantization needs representative inputs")
 
-    def gen() -> Iterator[list[np.ndarray]]:
+    def gen() -> Iterator[list[np.ndarray] | dict[str, np.ndarray]]:
       for i in range(len(inputs[0])):
-        yield [x[i:i + 1].astype(np.float32) for x in inputs]
+        sample = [x[i:i + 1].astype(np.float32) for x in inputs]
+        # Several inputs are matched by name: the converter's signature does not keep Keras's
+        # input order.
+        yield dict(zip(model.input_names, sample)) if len(sample) > 1 else sample
 
     converter.representative_dataset = gen
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -183,14 +187,95 @@ def onnx_predict(path: str, inputs: Sequence[np.ndarray] | np.ndarray, batch_siz
 # The whole export
 
 
-def load_model(keras_dir: str, contract: EdgeContract) -> keras.Model:
+def load_model(keras_dir: str, contract: EdgeContract):
   """The model that is exported and scored: the bundle's Keras model, wrapped by the contract's
-  `edge_model` (e.g. with NMS inside) when it has one."""
+  `edge_model` (e.g. with NMS inside) when it has one; a dict of named Keras models when the
+  contract exports the model in parts (e.g. an encoder and a one-step decoder)."""
+  for module in contract.keras_modules:
+    importlib.import_module(module)
   model = keras.models.load_model(os.path.join(keras_dir, keras_bundle.KERAS_FILE), compile=False)
   if contract.edge_model is not None:
-    with open(os.path.join(keras_dir, keras_bundle.PREPROCESSING_FILE)) as f:
-      model = contract.edge_model(model, json.load(f))
+    model = contract.edge_model(model, read_preprocessing(keras_dir))
   return model
+
+
+def read_preprocessing(keras_dir: str) -> dict:
+  path = os.path.join(keras_dir, keras_bundle.PREPROCESSING_FILE)
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    return json.load(f)
+
+
+def parts_of(model) -> dict[str, keras.Model]:
+  """{part name: Keras model}: a single model is the part "model"."""
+  return dict(model) if isinstance(model, Mapping) else {"model": model}
+
+
+def part_files(part: str) -> dict[str, str]:
+  """Edge model name -> file of one part: model_int8.tflite, encoder_int8.tflite, model.onnx."""
+  return {**{f"tflite_{v}": f"{part}_{v}.tflite" for v in TFLITE_VARIANTS}, "onnx": f"{part}.onnx"}
+
+
+Predictor = Callable[[list[np.ndarray]], list[np.ndarray]]
+
+
+def keras_predictor(model: keras.Model) -> Predictor:
+  return lambda xs: _as_list(model.predict(_unlist(xs), batch_size=256, verbose=0))
+
+
+def file_predictor(path_or_content, model: keras.Model) -> Predictor:
+  """A .tflite (path or bytes) or .onnx file of `model` as a predictor (inputs and outputs in
+  the Keras model's order)."""
+  if isinstance(path_or_content, str) and path_or_content.endswith(".onnx"):
+    return lambda xs: _as_list(onnx_predict(path_or_content, xs))
+  return lambda xs: _as_list(tflite_predict(path_or_content, xs, input_names=model.input_names,
+                                            output_names=model.output_names))
+
+
+def run_model(contract: EdgeContract, predictors: Mapping[str, Predictor],
+              inputs: list[np.ndarray], preprocessing: Mapping[str, Any]):
+  """The outputs `contract.quality` scores: the single model's, or what the contract's
+  `run_parts` makes of its parts (e.g. a decoding loop)."""
+  if contract.run_parts is not None:
+    return contract.run_parts(predictors, inputs, preprocessing)
+  return _unlist(predictors["model"](inputs))
+
+
+def saved_outputs(edge_dir: str, name: str, keras_dir: str, contract: EdgeContract,
+                  inputs: list[np.ndarray]):
+  """The outputs of the exported edge model `name` (e.g. "tflite_int8", "onnx") read back from
+  `edge_dir`: what its recorded metrics were computed from."""
+  parts = parts_of(load_model(keras_dir, contract))
+  predictors = {p: file_predictor(os.path.join(edge_dir, part_files(p)[name]), m)
+                for p, m in parts.items()}
+  return run_model(contract, predictors, inputs, read_preprocessing(keras_dir))
+
+
+def representative_inputs(contract: EdgeContract, parts: Mapping[str, keras.Model],
+                          inputs: list[np.ndarray], preprocessing: Mapping[str, Any],
+                          count: int, seed: int = 0) -> dict[str, list[np.ndarray]]:
+  """Int8 calibration data of every part: the inputs each part receives while the Keras
+  model runs on `inputs` (a decoder's states and features as well as images), `count` of them
+  at most, picked at random."""
+  seen: dict[str, list[list[np.ndarray]]] = {name: [] for name in parts}
+
+  def recording(name: str) -> Predictor:
+    predict = keras_predictor(parts[name])
+
+    def fn(xs):
+      seen[name].append([np.asarray(x, np.float32) for x in xs])
+      return predict(xs)
+    return fn
+
+  run_model(contract, {name: recording(name) for name in parts}, inputs, preprocessing)
+  rng = np.random.default_rng(seed)
+  out = {}
+  for name, calls in seen.items():
+    arrays = [np.concatenate([call[i] for call in calls]) for i in range(len(calls[0]))]
+    pick = rng.permutation(len(arrays[0]))[:count]
+    out[name] = [a[pick] for a in arrays]
+  return out
 
 
 def _write_marker(out_dir: str, name: str, text: str) -> None:
@@ -228,8 +313,10 @@ def export_edge(keras_dir: str, features: Mapping[str, np.ndarray], out_dir: str
     raise ValueError(f"the transformed eval examples lack the model inputs {missing}; they have "
                      f"{sorted(features)}")
   inputs = [features[k].astype(np.float32) for k in contract.inputs]
-  model = load_model(keras_dir, contract)
-  reference = model.predict(_unlist(inputs), batch_size=256, verbose=0)
+  parts = parts_of(load_model(keras_dir, contract))
+  preprocessing = read_preprocessing(keras_dir)
+  reference = run_model(contract, {n: keras_predictor(m) for n, m in parts.items()}, inputs,
+                        preprocessing)
   quality = contract.metric(contract.quality_metric, params)
   agreement = contract.metric(contract.agreement_metric, params)
 
@@ -239,25 +326,40 @@ def export_edge(keras_dir: str, features: Mapping[str, np.ndarray], out_dir: str
   keras_metrics = score(reference)
   rng = np.random.default_rng(0)
   pick = rng.permutation(len(inputs[0]))[:representative_examples]
+  representative = representative_inputs(contract, parts, [x[pick] for x in inputs],
+                                         preprocessing, representative_examples)
   result: dict = {"exportable": True, "num_eval_examples": int(len(inputs[0])),
                   "quality_metric": quality, "agreement_metric": agreement,
-                  "keras": keras_metrics, "models": {}}
+                  "keras": keras_metrics, "models": {}, "parts": sorted(parts)}
+
+  def record(name: str, files: dict[str, str], predictors: dict) -> dict:
+    metrics = score(run_model(contract, predictors, inputs, preprocessing))
+    entry = {"files": [files[p] for p in parts],
+             "bytes": sum(os.path.getsize(os.path.join(out_dir, f)) for f in files.values()),
+             **metrics}
+    if len(parts) == 1:
+      entry["file"] = entry["files"][0]
+    result["models"][name] = entry
+    return entry
+
   for variant in TFLITE_VARIANTS:
-    content = to_tflite(model, variant, [x[pick] for x in inputs] if variant == "int8" else None,
-                        contract.int8_float_outputs)
-    path = os.path.join(out_dir, tflite_file(variant))
-    with open(path, "wb") as f:
-      f.write(content)
-    metrics = score(tflite_predict(content, inputs, input_names=model.input_names,
-                                   output_names=model.output_names))
-    result["models"][f"tflite_{variant}"] = {"file": os.path.basename(path),
-                                             "bytes": len(content), **metrics}
-    log(f"  tflite {variant}: {len(content) / 1024:.1f} KiB, {quality} {metrics[quality]:.4f}")
-  onnx_path = os.path.join(out_dir, ONNX_FILE)
-  to_onnx(model, onnx_path, onnx_opset)
-  metrics = score(onnx_predict(onnx_path, inputs))
-  result["models"]["onnx"] = {"file": ONNX_FILE, "bytes": os.path.getsize(onnx_path), **metrics}
-  log(f"  onnx: {quality} {metrics[quality]:.4f}")
+    name, files, predictors = f"tflite_{variant}", {}, {}
+    for part, model in parts.items():
+      content = to_tflite(model, variant, representative[part] if variant == "int8" else None,
+                          contract.int8_float_outputs)
+      files[part] = part_files(part)[name]
+      with open(os.path.join(out_dir, files[part]), "wb") as f:
+        f.write(content)
+      predictors[part] = file_predictor(content, model)
+    entry = record(name, files, predictors)
+    log(f"  tflite {variant}: {entry['bytes'] / 1024:.1f} KiB, {quality} {entry[quality]:.4f}")
+  files, predictors = {}, {}
+  for part, model in parts.items():
+    files[part] = part_files(part)["onnx"]
+    to_onnx(model, os.path.join(out_dir, files[part]), onnx_opset)
+    predictors[part] = file_predictor(os.path.join(out_dir, files[part]), model)
+  entry = record("onnx", files, predictors)
+  log(f"  onnx: {quality} {entry[quality]:.4f}")
   float_q = result["models"]["tflite_float32"][quality]
   int8_q = result["models"]["tflite_int8"][quality]
   # How much worse int8 is than float, in the metric's own direction.

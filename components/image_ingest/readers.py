@@ -10,10 +10,13 @@ accept (`Task.readers`); new annotation formats add a reader here without touchi
   coco_masks      a COCO file or DIR/annotations.json; polygons / RLE   (semantic segmentation)
   video_folders   DIR/<class>/<video>             (video classification; frames sampled by
   video_manifest  path,label[,split] rows of videos   `video.VideoOptions`, the reader options)
+  coco_captions   a COCO-captions file (*.json) or DIR/captions.json       (image captioning)
+  caption_csv     path,caption[,split] rows, several per image           (image captioning)
 """
 
 from __future__ import annotations
 
+import collections
 import csv
 import dataclasses
 import io
@@ -161,6 +164,18 @@ def is_manifest(source: str) -> bool:
   return source.lower().endswith(".csv")
 
 
+def _read_manifest(manifest: str) -> tuple[str, str]:
+  """(the manifest's text, the folder relative paths in it are resolved against)."""
+  try:
+    with FileSystems.open(manifest) as f:
+      text = f.read().decode("utf-8-sig")
+  except (OSError, IOError) as e:  # Beam raises BeamIOError (an IOError) for missing files.
+    raise IngestError(f"{manifest}: cannot read manifest: {e}") from None
+  except UnicodeDecodeError:
+    raise IngestError(f"{manifest}: manifest is not UTF-8 text") from None
+  return text, manifest.rsplit("/", 1)[0] if "/" in manifest else "."
+
+
 def list_manifest(manifest: str, labels: Sequence[str], train_percent: int,
                   split_by: str = "file") -> list[ImageSource]:
   """Reads `path,label[,split]` rows (a `path,label,...` header is allowed).
@@ -171,14 +186,7 @@ def list_manifest(manifest: str, labels: Sequence[str], train_percent: int,
     IngestError: naming the manifest and line for a malformed row, an empty or unknown label
       (when `labels` is configured), or an unknown split.
   """
-  try:
-    with FileSystems.open(manifest) as f:
-      text = f.read().decode("utf-8-sig")
-  except (OSError, IOError) as e:  # Beam raises BeamIOError (an IOError) for missing files.
-    raise IngestError(f"{manifest}: cannot read manifest: {e}") from None
-  except UnicodeDecodeError:
-    raise IngestError(f"{manifest}: manifest is not UTF-8 text") from None
-  root = manifest.rsplit("/", 1)[0] if "/" in manifest else "."
+  text, root = _read_manifest(manifest)
   sources = []
   for lineno, row in enumerate(csv.reader(io.StringIO(text)), start=1):
     if not row or all(not c.strip() for c in row):
@@ -214,7 +222,11 @@ def list_manifest(manifest: str, labels: Sequence[str], train_percent: int,
 
 def _manifest_files(source: str) -> list:
   """The manifest itself and every file it lists."""
-  paths = [source] + [s.path for s in list_manifest(source, (), 50)]
+  return _matched([source] + [s.path for s in list_manifest(source, (), 50)])
+
+
+def _matched(paths: list[str]) -> list:
+  """Beam FileMetadata of `paths` (the ones that exist)."""
   metas = []
   for i in range(0, len(paths), 1000):
     for result in FileSystems.match(paths[i:i + 1000]):
@@ -417,18 +429,27 @@ def _box_source(path: str, split: str, objects: list, names: Sequence[str], unan
       ("objects", tuple(objects)), ("classes", tuple(names)), ("size", size)))
 
 
-def is_coco(source: str) -> bool:
-  """A COCO annotation file (*.json), or a folder holding `annotations.json`."""
+def _json_file(source: str, name: str) -> str:
+  """The annotation file of a source: the source itself (*.json), or `name` in the folder."""
+  return source if source.endswith(".json") else f"{source.rstrip('/')}/{name}"
+
+
+def _has_json_file(source: str, name: str) -> bool:
   if source.endswith(".json"):
     return True
   try:
-    return FileSystems.exists(f"{source.rstrip('/')}/{COCO_FILE}")
+    return FileSystems.exists(_json_file(source, name))
   except Exception:  # pylint: disable=broad-except
     return False
 
 
+def is_coco(source: str) -> bool:
+  """A COCO annotation file (*.json), or a folder holding `annotations.json`."""
+  return _has_json_file(source, COCO_FILE)
+
+
 def _coco_file(source: str) -> str:
-  return source if source.endswith(".json") else f"{source.rstrip('/')}/{COCO_FILE}"
+  return _json_file(source, COCO_FILE)
 
 
 def list_coco(source: str, labels: Sequence[str], train_percent: int, split_by: str = "file",
@@ -620,9 +641,12 @@ def _list_coco_masks(source: str, labels: Sequence[str], train_percent: int,
 
 
 def _coco_files(source: str) -> list:
-  """The annotation file and every image it lists."""
+  return _json_listed_files(_coco_file(source))
+
+
+def _json_listed_files(path: str) -> list:
+  """A COCO-style file (`images` with `file_name`s) and every image it lists."""
   import json  # pylint: disable=g-import-not-at-top
-  path = _coco_file(source)
   root = path.rsplit("/", 1)[0] if "/" in path else "."
   metas = list(FileSystems.match([path])[0].metadata_list)
   try:
@@ -630,11 +654,7 @@ def _coco_files(source: str) -> list:
       listed = [str(im.get("file_name", "")) for im in json.loads(f.read())["images"]]
   except Exception:  # pylint: disable=broad-except  # listing names what is wrong
     return metas
-  paths = [_join(root, n) for n in listed if n]
-  for i in range(0, len(paths), 1000):
-    for result in FileSystems.match(paths[i:i + 1000]):
-      metas.extend(result.metadata_list)
-  return metas
+  return metas + _matched([_join(root, n) for n in listed if n])
 
 
 def is_voc(source: str) -> bool:
@@ -793,3 +813,187 @@ register(Reader("video_manifest", is_manifest, _list_videos(list_manifest), _man
 register(Reader("video_folders", lambda source: not is_manifest(source),
                 _list_videos(list_folder), _folder_files, priority=100, decode=decode_video,
                 options=video.OPTION_NAMES))
+
+
+# ---------------------------------------------------------------------------------------------
+# Captions (image captioning): several reference captions per image, from a COCO-captions file
+# or a `path,caption[,split]` CSV. Captions are checked at listing with the captioning
+# tokenizer (`components.common.text`): an empty caption or one over `max_tokens` tokens is
+# dropped with a note counted in the ingest summary, captions past `max_captions` likewise; an
+# image left without a valid caption is quarantined with the reasons.
+
+CAPTIONS_FILE = "captions.json"
+CAPTION_OPTIONS = ("max_tokens", "max_captions")
+
+
+def _caption_limits(options: dict) -> tuple[int, int]:
+  unknown = sorted(set(options) - set(CAPTION_OPTIONS))
+  if unknown:
+    raise IngestError(f"unknown caption reader options {unknown}; use {list(CAPTION_OPTIONS)}")
+  try:
+    max_tokens, max_captions = int(options.get("max_tokens", 16)), int(
+        options.get("max_captions", 5))
+  except (TypeError, ValueError):
+    raise IngestError(f"max_tokens and max_captions must be integers, got {options}") from None
+  if max_tokens < 1 or max_captions < 1:
+    raise IngestError(f"max_tokens and max_captions must be >= 1, got {options}")
+  return max_tokens, max_captions
+
+
+def _caption_source(path: str, split: str, captions: Sequence, max_tokens: int,
+                    max_captions: int, problem: str = "") -> ImageSource:
+  """An image with its valid captions; why others were dropped goes to its note."""
+  from components.common import text  # pylint: disable=g-import-not-at-top
+  kept, dropped = [], collections.Counter()
+  for caption in captions:
+    caption = caption.strip() if isinstance(caption, str) else ""
+    tokens = len(text.tokenize(caption))
+    if not tokens:
+      dropped["empty caption"] += 1
+    elif tokens > max_tokens:
+      dropped[f"over-long caption (over max_tokens={max_tokens})"] += 1
+    else:
+      kept.append(caption)
+  if len(kept) > max_captions:
+    dropped[f"caption past max_captions={max_captions}"] += len(kept) - max_captions
+    kept = kept[:max_captions]
+  reasons = ", ".join(f"{n} {why}" for why, n in sorted(dropped.items()))
+  if not problem and not kept:
+    problem = f"no valid caption: {reasons or 'none given'}"
+  return ImageSource(path, "", split, problem=problem,
+                     annotation=(("captions", tuple(kept)), ("dropped", reasons)))
+
+
+def annotate_captions(src: ImageSource, info) -> dict:
+  """The example's captions (a bytes list) and a note naming dropped captions."""
+  del info
+  annotation = dict(src.annotation)
+  extra: dict = {"captions": [c.encode("utf-8") for c in annotation["captions"]]}
+  if annotation["dropped"]:
+    extra[NOTE] = f"dropped {annotation['dropped']}"
+  return extra
+
+
+def is_coco_captions(source: str) -> bool:
+  """A COCO-captions file (*.json), or a folder holding `captions.json`."""
+  return _has_json_file(source, CAPTIONS_FILE)
+
+
+def _captions_file(source: str) -> str:
+  return _json_file(source, CAPTIONS_FILE)
+
+
+def list_coco_captions(source: str, labels: Sequence[str], train_percent: int,
+                       split_by: str = "file", **options) -> list[ImageSource]:
+  """Lists the images of a COCO-captions file (`images` with id and `file_name` relative to the
+  file's folder, and an optional `split` as in Karpathy's splits; `annotations` with `image_id`
+  and `caption`). Images without a split are hashed by file name.
+
+  Quarantined with the reason: a duplicate image id, an image without a valid caption, and an
+  annotation of an image id the file does not list. A missing image file is quarantined when it
+  is read ("cannot read").
+
+  Raises:
+    IngestError: naming the file, if it is unreadable, not COCO captions, or a split is unknown.
+  """
+  import json  # pylint: disable=g-import-not-at-top
+  del labels, split_by
+  max_tokens, max_captions = _caption_limits(options)
+  path = _captions_file(source)
+  root = path.rsplit("/", 1)[0] if "/" in path else "."
+  try:
+    with FileSystems.open(path) as f:
+      data = json.loads(f.read().decode("utf-8-sig"))
+  except (OSError, IOError, ValueError) as e:
+    raise IngestError(f"{path}: cannot read the COCO captions: {e}") from None
+  if not isinstance(data, dict) or not all(isinstance(data.get(k), list)
+                                           for k in ("images", "annotations")):
+    raise IngestError(f"{path}: not COCO captions: needs lists 'images' and 'annotations'")
+  by_image: dict = {}
+  image_ids = {im.get("id") for im in data["images"] if isinstance(im, dict)}
+  orphans = []
+  for a in data["annotations"]:
+    if not isinstance(a, dict) or "caption" not in a:
+      raise IngestError(f"{path}: annotation {a!r} needs an image_id and a caption")
+    if a.get("image_id") not in image_ids:
+      orphans.append(a)
+      continue
+    by_image.setdefault(a["image_id"], []).append(a["caption"])
+  sources, seen = [], {}
+  for im in data["images"]:
+    name = str(im.get("file_name", "")) if isinstance(im, dict) else ""
+    if not name:
+      raise IngestError(f"{path}: image {im!r} has no file_name")
+    split = str(im.get("split") or hash_split(name, train_percent)).lower()
+    split = {"val": "eval", "test": "eval", "restval": "train"}.get(split, split)
+    if split not in SPLITS:
+      raise IngestError(f"{path}: image {name}: unknown split {im.get('split')!r}; use one of "
+                        f"{list(SPLITS)} (or val, test, restval)")
+    problem = (f"duplicate image id {im['id']} in {path}: {seen[im['id']]} has the same id"
+               if im.get("id") in seen else "")
+    seen.setdefault(im.get("id"), name)
+    sources.append(_caption_source(_join(root, name), split, by_image.get(im.get("id"), []),
+                                   max_tokens, max_captions, problem))
+  for a in orphans:
+    sources.append(ImageSource(f"{path}#annotation={a.get('id')}", "",
+                               hash_split(str(a.get("id")), train_percent), problem=(
+        f"caption {a.get('id')} is for image id {a.get('image_id')!r}, which {path} does not "
+        f"list")))
+  if not sources:
+    raise IngestError(f"{path}: no images listed")
+  return sources
+
+
+def _coco_captions_files(source: str) -> list:
+  return _json_listed_files(_captions_file(source))
+
+
+def list_caption_csv(manifest: str, labels: Sequence[str], train_percent: int,
+                     split_by: str = "file", **options) -> list[ImageSource]:
+  """Reads `path,caption[,split]` rows (a `path,caption,...` header is allowed); the rows of
+  one path are its captions, in order. Relative paths are resolved against the manifest's
+  folder; rows without a split are hashed by path.
+
+  Raises:
+    IngestError: naming the manifest and line for a malformed row, an unknown split or one path
+      given two splits.
+  """
+  del labels, split_by
+  max_tokens, max_captions = _caption_limits(options)
+  text_, root = _read_manifest(manifest)
+  captions: dict[str, list[str]] = {}
+  splits: dict[str, str] = {}
+  for lineno, row in enumerate(csv.reader(io.StringIO(text_)), start=1):
+    if not row or all(not c.strip() for c in row):
+      continue
+    if lineno == 1 and row[0].strip().lower() == "path":
+      continue
+    if len(row) not in (2, 3):
+      raise IngestError(f"{manifest} line {lineno}: expected 'path,caption[,split]' (quote "
+                        f"captions holding commas), got {len(row)} fields")
+    path = row[0].strip()
+    if not path:
+      raise IngestError(f"{manifest} line {lineno}: empty path")
+    split = row[2].strip().lower() if len(row) == 3 and row[2].strip() else ""
+    if split and split not in SPLITS:
+      raise IngestError(f"{manifest} line {lineno}: unknown split '{row[2]}'; use one of "
+                        f"{list(SPLITS)}")
+    split = split or splits.get(path) or hash_split(path, train_percent)
+    if splits.setdefault(path, split) != split:
+      raise IngestError(f"{manifest} line {lineno}: {path} is in split '{splits[path]}' on an "
+                        f"earlier line and '{split}' here")
+    captions.setdefault(path, []).append(row[1])
+  if not captions:
+    raise IngestError(f"{manifest}: manifest lists no images")
+  return [_caption_source(_join(root, p), splits[p], c, max_tokens, max_captions)
+          for p, c in captions.items()]
+
+
+def _caption_csv_files(source: str) -> list:
+  return _matched([source] + sorted({s.path for s in list_caption_csv(source, (), 50)}))
+
+
+register(Reader("coco_captions", is_coco_captions, list_coco_captions, _coco_captions_files,
+                priority=7, annotate=annotate_captions, options=CAPTION_OPTIONS, probes=True))
+register(Reader("caption_csv", is_manifest, list_caption_csv, _caption_csv_files, priority=8,
+                annotate=annotate_captions, options=CAPTION_OPTIONS))

@@ -6,7 +6,6 @@ class as slices and an overlays figure) and a standard `ModelBlessing` the Pushe
 
 from tfx import v1 as tfx
 from tfx.types import standard_artifacts
-from tfx.utils import path_utils
 
 from components.common import outcome
 from components.image_ingest import ingest
@@ -28,9 +27,6 @@ def SegmentationEvaluator(
   the latest blessed model's (`baseline_model`, when there is one)."""
   del code_version  # keys TFX's cache to the code that runs here
   rows = ingest.read_examples(examples.uri, "eval")
-  baseline = path_utils.serving_model_path(baseline_model.uri) if baseline_model else None
-  outcome.publish(lambda out: evaluate.evaluate(
-      path_utils.serving_model_path(model.uri), baseline, [r[0] for r in rows], out,
-      miou_lower_bound, max_miou_drop), evaluation, blessing)
-  # What TFX's LatestBlessedModelStrategy matches blessings to models by.
-  blessing.set_int_custom_property("current_model_id", model.id)
+  outcome.publish_against_baseline(lambda candidate, baseline, out: evaluate.evaluate(
+      candidate, baseline, [r[0] for r in rows], out, miou_lower_bound, max_miou_drop),
+      model, baseline_model, evaluation, blessing)

@@ -64,8 +64,9 @@ def RunReport(
   sections = [s for s in (contract.load_object(path)(inputs) for path in the_task.report_sections)
               if s is not None]
   edge_metrics = artifact_io.read_json(os.path.join(edge_model.uri, export.METRICS_FILE))
-  edge_files = {f"edge: {m['file']}": os.path.join(edge_model.uri, m["file"])
-                for m in (edge_metrics or {}).get("models", {}).values()}
+  edge_files = {f"edge: {f}": os.path.join(edge_model.uri, f)
+                for m in (edge_metrics or {}).get("models", {}).values()
+                for f in m.get("files", [m.get("file")])}
   html_text = report_lib.render(
       title=title, task=the_task.name, evaluation=result, figures=figures, sections=sections,
       blessed=bool(blessing.get_int_custom_property("blessed")),

@@ -246,7 +246,8 @@ def render(title: str, task: str, evaluation: dict, blessed: bool, serving_check
   if edge_metrics and edge_metrics.get("exportable", True):
     edge_metrics = {"exportable": True, **edge_metrics}
     q, a = edge_metrics["quality_metric"], edge_metrics.get("agreement_metric", "")
-    edge_rows = [(name, m["file"], m["bytes"], m[q], m.get(a, ""))
+    edge_rows = [(name, " + ".join(m.get("files", [m.get("file")])), m["bytes"], m[q],
+                  m.get(a, ""))
                  for name, m in edge_metrics["models"].items()]
   counts = ingest_summary.get("examples", {})
   curves = curves_image(history or {})

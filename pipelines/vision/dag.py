@@ -57,9 +57,11 @@ def reader_for(task: Task, data: DataConfig, source: str) -> str:
 
 def data_half(task: Task, data: DataConfig, image: ImageConfig, runtime: PipelineRuntime,
               face_align: dict | None = None, split_by: str = "file",
-              reader_options: dict | None = None) -> DataHalf:
+              reader_options: dict | None = None,
+              transform_config: dict | None = None) -> DataHalf:
   """ImageIngest (with the task's reader for the source) -> StatisticsGen -> SchemaGen ->
-  ExampleValidator -> Transform (the task's preprocessing_fn)."""
+  ExampleValidator -> Transform (the task's preprocessing_fn, whose `custom_config` holds the
+  image section and any task sections in `transform_config`)."""
   ingest = ImageIngest(
       source=runtime.data_source,
       reader=reader_for(task, data, runtime.data_source),
@@ -76,8 +78,8 @@ def data_half(task: Task, data: DataConfig, image: ImageConfig, runtime: Pipelin
   transform = tfx.components.Transform(
       examples=ingest.outputs["examples"], schema=schema.outputs["schema"],
       preprocessing_fn=task.preprocessing_fn,
-      custom_config=image_transform.transform_custom_config(
-          image, fingerprint.of(task.preprocessing_fn)))
+      custom_config={**image_transform.transform_custom_config(
+          image, fingerprint.of(task.preprocessing_fn)), **(transform_config or {})})
   return DataHalf(ingest, statistics, schema, validator, transform)
 
 
