@@ -1,6 +1,6 @@
 """Captioning benchmark: the whole captioning DAG on captioned scenes, with figures.
 
-  python bench/captioning.py [--output DIR] [--scenes 4000] [--size 32] [--epochs 30]
+  python bench/captioning.py [--output DIR] [--scenes 4000] [--size 32] [--epochs 25]
                              [--fashion] [--digits]
 
 Data: `--scenes` seeded scenes (`pipelines.datasets.write_caption_scenes`) of one or two real
@@ -59,7 +59,7 @@ def main() -> int:
   parser.add_argument("--output", default="bench-output")
   parser.add_argument("--scenes", type=int, default=4000)
   parser.add_argument("--size", type=int, default=32)
-  parser.add_argument("--epochs", type=int, default=30)
+  parser.add_argument("--epochs", type=int, default=25)
   parser.add_argument("--fashion", action="store_true", help="Fashion-MNIST garments")
   parser.add_argument("--digits", action="store_true", help="the embedded digits default run")
   args = parser.parse_args()

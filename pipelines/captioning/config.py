@@ -23,7 +23,7 @@ class TextConfig:
   """The captions: what ingest keeps and how Transform turns them into token ids."""
   # Words per caption (our tokenizer's tokens); longer captions are dropped at ingest (noted).
   # Sequences are max_tokens + 2 long (<start> ... <end>, padded).
-  max_tokens: int = 16
+  max_tokens: int = 12
   # Captions kept per image (the first ones; the rest are dropped at ingest, noted).
   max_captions: int = 5
   # Words seen fewer times in the training captions are <unk>; at most max_vocabulary words.
@@ -50,7 +50,7 @@ class TrainConfig:
   embedding: int = 32
   units: int = 96  # LSTM units
   attention_units: int = 48
-  epochs: int = 15
+  epochs: int = 12
   batch_size: int = 64
   learning_rate: float = 3e-3
   early_stopping_patience: int = 5
