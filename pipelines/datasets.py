@@ -290,18 +290,20 @@ def held_out_pair(first: int, second: int) -> bool:
 
 
 def scene_captions(objects: Sequence[dict], layout: str) -> list[str]:
-  """3-5 reference captions written from a scene's exact ground truth: what (the digits), how
-  many, where (left/right/above/below, or where a single digit is) and size (small/large).
+  """3-5 reference captions written from a scene's exact ground truth: what (the objects), how
+  many (a single one, a pair, "a pair of sevens"), where (left/right/above/below, or where a
+  single object is) and size (small/large). Counts are never number words: with digits they
+  would be object names ("one", "two"), and the object-mention F1 would count them.
 
   Args:
     objects: [{"word": "seven", "size": "large"}], left or top first.
-    layout: "left"/"right"/"top"/"bottom" (where a single digit is) or "row"/"column" (pairs).
+    layout: "left"/"right"/"top"/"bottom" (where a single object is) or "row"/"column" (pairs).
   """
   if len(objects) == 1:
     (o,) = objects
     where = f"on the {layout}" if layout in ("left", "right") else f"at the {layout}"
     return [f"a {o['size']} {o['word']} {where}", f"a {o['word']} {where}",
-            f"one {o['size']} {o['word']}", f"a single {o['word']} {where} of the image"]
+            f"a single {o['size']} {o['word']}", f"a single {o['word']} {where} of the image"]
   a, b = objects
   if layout == "row":
     caps = [f"a {a['size']} {a['word']} to the left of a {b['size']} {b['word']}",
@@ -312,11 +314,11 @@ def scene_captions(objects: Sequence[dict], layout: str) -> list[str]:
     caps = [f"a {a['size']} {a['word']} above a {b['size']} {b['word']}",
             f"a {b['size']} {b['word']} below a {a['size']} {a['word']}",
             f"a {a['word']} at the top and a {b['word']} at the bottom"]
-    together = "one above the other"
+    together = "stacked vertically"
   if a["word"] == b["word"]:
-    caps.append(f"two {_plural(a['word'])} {together}")
+    caps.append(f"a pair of {_plural(a['word'])} {together}")
   else:
-    caps.append(f"two digits {together} a {a['word']} and a {b['word']}")
+    caps.append(f"a pair of objects {together} a {a['word']} and a {b['word']}")
   return caps
 
 

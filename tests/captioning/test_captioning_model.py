@@ -14,6 +14,7 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata
 from tensorflow_transform.tf_metadata import schema_utils
 
+from components.caption_eval import metrics
 from components.common import text
 from components.edge_export import export
 from pipelines import datasets
@@ -40,6 +41,9 @@ def test_generated_scenes_hold_out_unseen_pairs_with_exact_captions(tmp_path):
                  if s["split"] == "train" and len(s["objects"]) == 2}
   for i, s in enumerate(scenes):
     assert 3 <= len(captions[i]) <= 5
+    # No count word is an object name: what a caption mentions is what is there.
+    mentioned = set().union(*(metrics.mentions(c, words) for c in captions[i]))
+    assert mentioned == set(s["objects"]), (captions[i], s["objects"])
     for word in s["objects"]:  # every reference names what is there ...
       assert all(word in c for c in captions[i])
     pair = tuple(words.index(w) for w in s["objects"])
@@ -53,7 +57,7 @@ def test_generated_scenes_hold_out_unseen_pairs_with_exact_captions(tmp_path):
   assert datasets.scene_captions([{"word": "seven", "size": "large"},
                                   {"word": "three", "size": "small"}], "row")[0] == (
       "a large seven to the left of a small three")
-  assert "two sixes one above the other" in datasets.scene_captions(
+  assert "a pair of sixes stacked vertically" in datasets.scene_captions(
       [{"word": "six", "size": "small"}] * 2, "column")
 
 
