@@ -443,6 +443,24 @@ def _has_json_file(source: str, name: str) -> bool:
     return False
 
 
+def _read_coco(path: str, what: str, kind: str, lists: Sequence[str]) -> tuple[dict, str]:
+  """(a COCO-style JSON file holding the `lists`, the folder its file names are relative to).
+
+  Raises:
+    IngestError: naming the file, if it cannot be read or lacks one of the lists.
+  """
+  import json  # pylint: disable=g-import-not-at-top
+  try:
+    with FileSystems.open(path) as f:
+      data = json.loads(f.read().decode("utf-8-sig"))
+  except (OSError, IOError, ValueError) as e:
+    raise IngestError(f"{path}: cannot read the {what}: {e}") from None
+  if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in lists):
+    names = [f"'{k}'" for k in lists]
+    raise IngestError(f"{path}: not {kind}: needs lists {', '.join(names[:-1])} and {names[-1]}")
+  return data, path.rsplit("/", 1)[0] if "/" in path else "."
+
+
 def is_coco(source: str) -> bool:
   """A COCO annotation file (*.json), or a folder holding `annotations.json`."""
   return _has_json_file(source, COCO_FILE)
@@ -470,15 +488,8 @@ def list_coco(source: str, labels: Sequence[str], train_percent: int, split_by: 
   _check_unannotated(unannotated)
   del split_by
   path = _coco_file(source)
-  root = path.rsplit("/", 1)[0] if "/" in path else "."
-  try:
-    with FileSystems.open(path) as f:
-      data = json.loads(f.read().decode("utf-8-sig"))
-  except (OSError, IOError, ValueError) as e:
-    raise IngestError(f"{path}: cannot read the COCO annotations: {e}") from None
-  if not isinstance(data, dict) or not all(isinstance(data.get(k), list)
-                                           for k in ("images", "annotations", "categories")):
-    raise IngestError(f"{path}: not COCO: needs lists 'images', 'annotations' and 'categories'")
+  data, root = _read_coco(path, "COCO annotations", "COCO",
+                          ("images", "annotations", "categories"))
   categories: dict = {}
   for c in data["categories"]:
     if not isinstance(c, dict) or "id" not in c or not str(c.get("name", "")).strip():
@@ -896,19 +907,10 @@ def list_coco_captions(source: str, labels: Sequence[str], train_percent: int,
   Raises:
     IngestError: naming the file, if it is unreadable, not COCO captions, or a split is unknown.
   """
-  import json  # pylint: disable=g-import-not-at-top
   del labels, split_by
   max_tokens, max_captions = _caption_limits(options)
   path = _captions_file(source)
-  root = path.rsplit("/", 1)[0] if "/" in path else "."
-  try:
-    with FileSystems.open(path) as f:
-      data = json.loads(f.read().decode("utf-8-sig"))
-  except (OSError, IOError, ValueError) as e:
-    raise IngestError(f"{path}: cannot read the COCO captions: {e}") from None
-  if not isinstance(data, dict) or not all(isinstance(data.get(k), list)
-                                           for k in ("images", "annotations")):
-    raise IngestError(f"{path}: not COCO captions: needs lists 'images' and 'annotations'")
+  data, root = _read_coco(path, "COCO captions", "COCO captions", ("images", "annotations"))
   by_image: dict = {}
   image_ids = {im.get("id") for im in data["images"] if isinstance(im, dict)}
   orphans = []
