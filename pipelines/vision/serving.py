@@ -20,10 +20,12 @@ import tensorflow_transform as tft
 import tf_keras as keras
 
 from components.common import contract
-
+from pipelines.vision import autograph
 from pipelines.vision.transform import IMAGE_KEY
 from pipelines.vision.transform import SERVING_INPUT
 from pipelines.vision.transform import xf
+
+autograph.skip_tf_keras()
 
 
 class ServingModule(tf.Module):

@@ -11,6 +11,9 @@ import tensorflow as tf
 import tf_keras as keras
 
 from components.common import keras_bundle
+from pipelines.vision import autograph
+
+autograph.skip_tf_keras()
 
 
 class HistoryFile(keras.callbacks.Callback):
