@@ -152,6 +152,8 @@ def gate_lines(result: dict | None) -> list[str]:
       bounds.append(f"upper bound {t['upper_bound']:g}")
     if "max_drop" in t and t.get("baseline") is not None:
       bounds.append(f"at most {t['max_drop']:g} below the baseline {t['baseline']:.4f}")
+    if "max_increase" in t and t.get("baseline") is not None:
+      bounds.append(f"at most {t['max_increase']:g} above the baseline {t['baseline']:.4f}")
     lines.append(f"{name} = {value} ({', '.join(bounds) or 'no bound'}: "
                  f"{'ok' if t['ok'] else 'FAILED'})")
   return lines

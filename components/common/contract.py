@@ -139,6 +139,8 @@ class EdgeContract:
       imported before it is loaded (task modules stay free of TensorFlow at import).
     int8_float_outputs: the int8 model keeps float32 outputs (outputs of float post-processing
       such as NMS, which int8 would round); inputs are int8 either way.
+    scoring_parts: parts of `edge_model` that only score the exported ones (e.g. a classifier
+      whose features measure generated images): run in Keras for every variant, never exported.
   """
   quality: Callable[..., dict] | None
   quality_metric: str = ""
@@ -153,6 +155,7 @@ class EdgeContract:
   run_parts: Callable[[Mapping[str, Callable], list, Mapping[str, Any]], Any] | None = None
   keras_modules: tuple[str, ...] = ()
   int8_float_outputs: bool = False
+  scoring_parts: tuple[str, ...] = ()
 
   @classmethod
   def none(cls, reason: str) -> "EdgeContract":

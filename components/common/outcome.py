@@ -8,7 +8,8 @@ The outcome (a dict; `evaluation.json` in a custom evaluator's `ModelEvaluation`
   title       what was evaluated, e.g. "Retrieval"
   metrics     {name: value} on the whole eval split (the candidate)
   baseline    {name: value} of the latest blessed model, when one was compared
-  thresholds  {name: {"value", "lower_bound", "upper_bound", "max_drop", "ok"}} (the gate)
+  thresholds  {name: {"value", "lower_bound", "upper_bound", "max_drop" or
+              "max_increase" (against the baseline), "ok"}} (the gate)
   slices      {"label=cat": {name: value}} per-slice rows
   plots       {"confusion_matrix": {"matrix": [[...]]}} (optional)
   figures     [{"file", "title", "caption"}] PNG files beside evaluation.json
@@ -36,30 +37,39 @@ def new(title: str, metrics: dict, thresholds: dict, failures: list[str],
           "figures": figures or [], "blessed": not failures, "failures": failures}
 
 
-def gate(metrics: dict, lower_bounds: dict[str, float]) -> tuple[dict, list[str]]:
-  """Checks metrics against lower bounds; returns (thresholds table, failure messages)."""
+def gate(metrics: dict, lower_bounds: dict[str, float],
+         upper_bounds: dict[str, float] | None = None) -> tuple[dict, list[str]]:
+  """Checks metrics against lower (and upper) bounds; returns (thresholds table, failure
+  messages). A missing metric fails."""
   table, failures = {}, []
-  for name, bound in lower_bounds.items():
-    value = metrics.get(name)
-    ok = value is not None and value >= bound
-    table[name] = {"lower_bound": bound, "value": value, "ok": ok}
-    if not ok:
-      failures.append(f"{name} = {value if value is None else round(value, 4)} is below the "
-                      f"lower bound {bound}")
+  for bounds, key, ok_of, words in ((lower_bounds, "lower_bound", lambda v, b: v >= b, "below"),
+                                    (upper_bounds or {}, "upper_bound", lambda v, b: v <= b,
+                                     "above")):
+    for name, bound in bounds.items():
+      value = metrics.get(name)
+      ok = value is not None and ok_of(value, bound)
+      table[name] = {key: bound, "value": value, "ok": ok}
+      if not ok:
+        failures.append(f"{name} = {value if value is None else round(value, 4)} is {words} the "
+                        f"{key.replace('_', ' ')} {bound}")
   return table, failures
 
 
 def gate_against_baseline(thresholds: dict, failures: list[str], metric: str, value: float,
-                          baseline: dict, max_drop: float) -> None:
-  """Adds the change threshold to a `gate` table: `metric` may be at most `max_drop` below the
-  baseline's (the latest blessed model's, when `baseline` has it)."""
+                          baseline: dict, max_drop: float, higher_is_better: bool = True) -> None:
+  """Adds the change threshold to a `gate` table: `metric` may be at most `max_drop` worse than
+  the baseline's (the latest blessed model's, when `baseline` has it): below it, or above it
+  when lower is better."""
   if metric not in baseline:
     return
-  ok = value >= baseline[metric] - max_drop - 1e-9
-  thresholds[metric].update(max_drop=max_drop, baseline=baseline[metric])
+  worse_by = (baseline[metric] - value) if higher_is_better else (value - baseline[metric])
+  ok = worse_by <= max_drop + 1e-9
+  thresholds[metric].update({"max_drop" if higher_is_better else "max_increase": max_drop,
+                            "baseline": baseline[metric]})
   thresholds[metric]["ok"] = thresholds[metric]["ok"] and ok
   if not ok:
-    failures.append(f"{metric} = {value:.4f} is more than {max_drop:g} below the baseline "
+    failures.append(f"{metric} = {value:.4f} is more than {max_drop:g} "
+                    f"{'below' if higher_is_better else 'above'} the baseline "
                     f"{baseline[metric]:.4f}")
 
 

@@ -247,7 +247,8 @@ def saved_outputs(edge_dir: str, name: str, keras_dir: str, contract: EdgeContra
   """The outputs of the exported edge model `name` (e.g. "tflite_int8", "onnx") read back from
   `edge_dir`: what its recorded metrics were computed from."""
   parts = parts_of(load_model(keras_dir, contract))
-  predictors = {p: file_predictor(os.path.join(edge_dir, part_files(p)[name]), m)
+  predictors = {p: (keras_predictor(m) if p in contract.scoring_parts else
+                    file_predictor(os.path.join(edge_dir, part_files(p)[name]), m))
                 for p, m in parts.items()}
   return run_model(contract, predictors, inputs, read_preprocessing(keras_dir))
 
@@ -313,10 +314,13 @@ def export_edge(keras_dir: str, features: Mapping[str, np.ndarray], out_dir: str
     raise ValueError(f"the transformed eval examples lack the model inputs {missing}; they have "
                      f"{sorted(features)}")
   inputs = [features[k].astype(np.float32) for k in contract.inputs]
-  parts = parts_of(load_model(keras_dir, contract))
+  models = parts_of(load_model(keras_dir, contract))
+  # Scoring parts run in Keras for every variant; the others are exported.
+  scoring = {n: keras_predictor(m) for n, m in models.items() if n in contract.scoring_parts}
+  parts = {n: m for n, m in models.items() if n not in contract.scoring_parts}
   preprocessing = read_preprocessing(keras_dir)
-  reference = run_model(contract, {n: keras_predictor(m) for n, m in parts.items()}, inputs,
-                        preprocessing)
+  reference = run_model(contract, {**scoring, **{n: keras_predictor(m) for n, m in parts.items()}},
+                        inputs, preprocessing)
   quality = contract.metric(contract.quality_metric, params)
   agreement = contract.metric(contract.agreement_metric, params)
 
@@ -326,14 +330,14 @@ def export_edge(keras_dir: str, features: Mapping[str, np.ndarray], out_dir: str
   keras_metrics = score(reference)
   rng = np.random.default_rng(0)
   pick = rng.permutation(len(inputs[0]))[:representative_examples]
-  representative = representative_inputs(contract, parts, [x[pick] for x in inputs],
+  representative = representative_inputs(contract, models, [x[pick] for x in inputs],
                                          preprocessing, representative_examples)
   result: dict = {"exportable": True, "num_eval_examples": int(len(inputs[0])),
                   "quality_metric": quality, "agreement_metric": agreement,
                   "keras": keras_metrics, "models": {}, "parts": sorted(parts)}
 
   def record(name: str, files: dict[str, str], predictors: dict) -> dict:
-    metrics = score(run_model(contract, predictors, inputs, preprocessing))
+    metrics = score(run_model(contract, {**scoring, **predictors}, inputs, preprocessing))
     entry = {"files": [files[p] for p in parts],
              "bytes": sum(os.path.getsize(os.path.join(out_dir, f)) for f in files.values()),
              **metrics}

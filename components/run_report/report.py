@@ -216,7 +216,8 @@ def _gate_rows(thresholds: dict) -> list[tuple]:
   rows = []
   for name, t in sorted(thresholds.items()):
     bounds = [f"{key.replace('_', ' ')} {t[key]:g}" for key in ("lower_bound", "upper_bound",
-                                                                 "max_drop") if key in t]
+                                                                 "max_drop", "max_increase")
+              if key in t]
     rows.append((name, "n/a" if t.get("value") is None else t["value"], "; ".join(bounds),
                  "ok" if t["ok"] else "FAILED"))
   return rows

@@ -1,0 +1,39 @@
+"""GenerativeEvaluator: the blessing gate of generative models (FID against the real-vs-real
+floor, conditional accuracy), in the feature space of the model's own judge classifier.
+
+Writes a `ModelEvaluation` (the evaluation outcome of `components/common/outcome.py`, plus the
+(label, seed) of every generated eval image in `generated.jsonl`) and a standard `ModelBlessing`
+the Pusher checks.
+"""
+
+from tfx import v1 as tfx
+from tfx.types import standard_artifacts
+
+from components.common import outcome
+from components.gen_eval import evaluate
+from components.image_ingest import ingest
+
+
+@tfx.dsl.components.component
+def GenerativeEvaluator(
+    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
+    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
+    evaluation: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelEvaluation],
+    blessing: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelBlessing],
+    baseline_model: tfx.dsl.components.InputArtifact[standard_artifacts.Model] = None,
+    max_fid_to_floor: tfx.dsl.components.Parameter[float] = 6.0,
+    conditional_accuracy_lower_bound: tfx.dsl.components.Parameter[float] = 0.7,
+    max_fid_to_floor_increase: tfx.dsl.components.Parameter[float] = 0.5,
+    max_conditional_accuracy_drop: tfx.dsl.components.Parameter[float] = 0.02,
+    code_version: tfx.dsl.components.Parameter[str] = "",
+) -> None:
+  """Blesses a generator whose FID / floor is at most `max_fid_to_floor` and whose conditional
+  accuracy (conditional models) is at least its lower bound, neither worse than the latest
+  blessed model's (`baseline_model`, when there is one) by more than the allowed margins."""
+  del code_version  # keys TFX's cache to the code that runs here
+  eval_rows = ingest.read_examples(examples.uri, "eval")
+  train_rows = ingest.read_examples(examples.uri, "train")
+  outcome.publish_against_baseline(lambda candidate, baseline, out: evaluate.evaluate(
+      candidate, baseline, eval_rows, train_rows, out, max_fid_to_floor,
+      conditional_accuracy_lower_bound, max_fid_to_floor_increase,
+      max_conditional_accuracy_drop), model, baseline_model, evaluation, blessing)

@@ -1,0 +1,165 @@
+"""The GAN builders, the custom train_step, the serving module ((label, seed) -> image, PNG; the
+judge; unconditional models) and the edge scoring on tiny inputs."""
+
+import json
+import os
+import tempfile
+
+import apache_beam as beam
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import dataset_metadata
+from tensorflow_transform.tf_metadata import schema_utils
+
+from components.edge_export import export
+from components.gen_eval import evaluate
+from pipelines.generative import edge
+from pipelines.generative import model
+from pipelines.generative import task
+from pipelines.generative.config import GanConfig
+from pipelines.generative.config import JudgeConfig
+from pipelines.vision import transform
+from pipelines.vision.config import ImageConfig
+
+IMAGE = ImageConfig(height=16, width=16, channels=1)
+GAN = GanConfig(width=8, latent_dim=8, class_embedding=4, epochs=2, batch_size=8)
+JUDGE = JudgeConfig(width=4, features=8, epochs=1)
+CLASSES = ["a", "b", "c"]
+
+
+def _data():
+  rng = np.random.default_rng(0)
+  images = rng.uniform(size=(24, 16, 16, 1)).astype(np.float32)
+  labels = np.arange(24) % 3
+  return images, labels
+
+
+def test_builders_have_the_documented_shapes():
+  generator = model.build_generator(3, IMAGE, GAN)
+  assert generator.input_names == ["latent", "label"]
+  out = generator([np.zeros((2, 8), np.float32), np.eye(3, dtype=np.float32)[:2]]).numpy()
+  assert out.shape == (2, 16, 16, 1) and 0 <= out.min() and out.max() <= 1
+  assert model.build_generator(0, IMAGE, GAN).input_names == ["latent"]
+  discriminator = model.build_discriminator(3, IMAGE, GAN)
+  assert discriminator([out, np.eye(3, dtype=np.float32)[:2]]).shape == (2, 1)
+  probs, features = model.build_judge(3, IMAGE, JUDGE)(out)
+  assert probs.shape == (2, 3) and features.shape == (2, 8)
+
+
+def test_train_step_moves_both_networks_and_logs_epoch_means():
+  images, labels = _data()
+  generator = model.build_generator(3, IMAGE, GAN)
+  discriminator = model.build_discriminator(3, IMAGE, GAN)
+  g0 = [w.copy() for w in generator.get_weights()]
+  d0 = [w.copy() for w in discriminator.get_weights()]
+  history = model.train_gan(generator, discriminator,
+                            tf.data.Dataset.from_tensor_slices((images, labels)).batch(8), 3, GAN)
+  assert set(history) == {"d_loss", "g_loss", "d_real", "d_fake"}
+  assert all(len(v) == GAN.epochs and np.isfinite(v).all() for v in history.values())
+  assert any(not np.allclose(a, b) for a, b in zip(g0, generator.get_weights()))
+  assert any(not np.allclose(a, b) for a, b in zip(d0, discriminator.get_weights()))
+
+
+@pytest.fixture(scope="module")
+def transform_output():
+  png = tf.io.encode_png(tf.zeros([8, 8, 1], tf.uint8)).numpy()
+  raw = [{"image": [png], "label": [c.encode()]} for c in CLASSES]
+  spec = {"image": tf.io.FixedLenFeature([1], tf.string),
+          "label": tf.io.FixedLenFeature([1], tf.string)}
+  metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
+  out = tempfile.mkdtemp()
+  config = {"image": {"height": 16, "width": 16, "channels": 1}}
+  with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=tempfile.mkdtemp()):
+    transform_fn = (pipeline | beam.Create(raw), metadata) | tft_beam.AnalyzeDataset(
+        lambda inputs: transform.preprocessing_fn(inputs, config))
+    _ = transform_fn | tft_beam.WriteTransformFn(out)
+    # The raw metadata: the serving module's raw feature spec (Transform writes it in the DAG).
+    _ = metadata | tft_beam.WriteMetadata(
+        os.path.join(out, tft.TFTransformOutput.RAW_METADATA_DIR), pipeline=pipeline)
+  return tft.TFTransformOutput(out)
+
+
+def _example(i: int) -> tuple[bytes, dict]:
+  """A serialized example of class CLASSES[i] with a random 8x8 image."""
+  pixels = np.random.default_rng(i).integers(0, 255, (8, 8, 1), dtype=np.uint8)
+  png = tf.io.encode_png(pixels).numpy()
+  example = tf.train.Example(features=tf.train.Features(feature={
+      "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[png])),
+      "label": tf.train.Feature(bytes_list=tf.train.BytesList(value=[CLASSES[i].encode()]))}))
+  return example.SerializeToString(), {"label": CLASSES[i]}
+
+
+@pytest.mark.parametrize("conditional", [True, False])
+def test_serving_generates_the_same_image_for_the_same_seed(transform_output, conditional,
+                                                            tmp_path):
+  generator = model.build_generator(3 if conditional else 0, IMAGE, GAN)
+  judge = model.build_judge(3, IMAGE, JUDGE)
+  names = transform.class_names(transform_output)
+  model.GenerativeServingModule(generator, judge, transform_output, names, conditional).save(
+      str(tmp_path), task="generative")
+  loaded = tf.saved_model.load(str(tmp_path))
+  assert set(loaded.signatures) == {"serving_default", "serving_latent", "judge",
+                                    "transform_features"}
+  out = loaded.signatures["serving_default"](label=tf.constant(["a", "a", "b"]),
+                                             seed=tf.constant([5, 5, 6], tf.int64))
+  images = out["image"].numpy()
+  assert np.array_equal(images[0], images[1]) and not np.array_equal(images[0], images[2])
+  decoded = tf.io.decode_png(out["png"][2]).numpy() / 255.0
+  assert np.abs(decoded - images[2]).max() <= 1 / 255 + 1e-6
+  latent = model.seed_latents(tf.constant([5], tf.int64), GAN.latent_dim)
+  again = loaded.signatures["serving_latent"](latent=latent, label=tf.constant(["a"]))
+  np.testing.assert_allclose(again["image"].numpy()[0], images[0], atol=1e-6)
+  judged = loaded.signatures["judge"](images=tf.constant(images))
+  assert judged["probabilities"].shape == (3, 3) and judged["features"].shape == (3, 8)
+  # The evaluator on this model: FID against the floor, conditional accuracy only when
+  # conditioned, the gate's upper bound on FID / floor.
+  rows = [_example(i % 3) for i in range(12)]
+  result = evaluate.evaluate(str(tmp_path), None, rows[:6], rows[6:], str(tmp_path / "ev"),
+                             max_fid_to_floor=1e9, conditional_accuracy_lower_bound=0.0)
+  assert result["metrics"]["fid_floor"] >= 0 and result["metrics"]["examples"] == 6
+  assert ("conditional_accuracy" in result["metrics"]) == conditional
+  assert set(result["thresholds"]) == ({"fid_to_floor", "conditional_accuracy"} if conditional
+                                       else {"fid_to_floor"})
+  assert result["thresholds"]["fid_to_floor"]["upper_bound"] == 1e9
+  if conditional:
+    assert out["class_id"].numpy().tolist() == [names.index("a")] * 2 + [names.index("b")]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="unknown class label; the model knows: "):
+      loaded.signatures["serving_default"](label=tf.constant(["zebra"]),
+                                           seed=tf.constant([0], tf.int64))
+  else:
+    assert out["class_id"].numpy().tolist() == [-1, -1, -1]
+    assert out["label"].numpy().tolist() == [b"", b"", b""]
+
+
+def test_edge_scoring_runs_the_generator_and_judges_with_keras():
+  images, labels = _data()
+  generator = model.build_generator(3, IMAGE, GAN)
+  judge = model.build_judge(3, IMAGE, JUDGE)
+  bundle = model.build_bundle(generator, judge)
+  parts = edge.parts(bundle, {})
+  preprocessing = {"latent_dim": 8, "conditional": True, "num_classes": 3}
+  predictors = {p: export.keras_predictor(m) for p, m in parts.items()}
+  outputs = edge.generate(predictors, [labels, images], preprocessing)
+  scores = edge.fid_scores(outputs, {"label_xf": labels}, outputs)
+  assert scores["fid_vs_keras"] == pytest.approx(1.0) and scores["pixel_mae_vs_keras"] == 0
+  assert 0 <= scores["conditional_accuracy"] <= 1 and scores["fid"] >= 0
+  unconditional = edge.generate(
+      {"generator": export.keras_predictor(model.build_generator(0, IMAGE, GAN)),
+       "judge": predictors["judge"]}, [labels, images], {**preprocessing, "conditional": False})
+  assert "conditional_accuracy" not in edge.fid_scores(unconditional, {"label_xf": labels},
+                                                       unconditional)
+
+
+def test_predict_request_files():
+  ok = task.request_from_file("r.json", json.dumps({"label": "3", "seed": 7}).encode())
+  assert ok == {"label": "3", "seed": 7, "source": "r.json"}
+  assert task.seed_instances([ok, {"label": "4"}]) == [{"label": "3", "seed": 7},
+                                                       {"label": "4", "seed": 1}]
+  assert "JSON" in task.request_from_file("x.png", b"\x89PNG\r\n")
+  assert "seed" in task.request_from_file("r.json", b'{"label": "3"}')
+  prediction = {"image": np.zeros((16, 16, 1)).tolist(), "png": "x" * 40, "class_id": 3,
+                "label": "3"}
+  assert task.describe(prediction) == "class 3: 16x16x1 image, PNG of 40 bytes"
