@@ -1,7 +1,7 @@
 """Generative benchmark: the whole generative DAG (conditional GAN) on Fashion-MNIST, with figures.
 
-  python bench/generative.py [--output DIR] [--train-images 20000] [--epochs 30] [--mode cgan]
-                             [--digits]
+  python bench/generative.py [--output DIR] [--train-images 20000] [--epochs 25] [--width 16]
+                             [--mode cgan] [--digits]
 
 Data: Fashion-MNIST (Debian `dataset-fashion-mnist`), 28x28 grayscale: the first
 `--train-images` of the official training set (0: all 60k) and the whole official test set
@@ -71,23 +71,25 @@ def main() -> int:
   parser = argparse.ArgumentParser(description=__doc__)
   parser.add_argument("--output", default="bench-output")
   parser.add_argument("--train-images", type=int, default=20000)
-  parser.add_argument("--epochs", type=int, default=30)
+  parser.add_argument("--epochs", type=int, default=25)
+  parser.add_argument("--width", type=int, default=16,
+                      help="filters of the generator's last block (x4 at its first)")
   parser.add_argument("--mode", choices=["cgan", "dcgan"], default="cgan")
   parser.add_argument("--digits", action="store_true", help="the embedded digits default run")
   args = parser.parse_args()
   if args.digits:
     name, data, overrides = "generative-default", None, {}
   else:
-    name = f"generative-fashion-{args.mode}-{args.train_images or 60000}-{args.epochs}"
+    name = f"generative-fashion-{args.mode}-{args.train_images or 60000}"
     t = time.monotonic()
     data = write_subset(os.path.abspath(args.output), args.train_images)
     print(f"data: {data} ({time.monotonic() - t:.0f}s to prepare)", flush=True)
     overrides = {"generative": {
         "model_name": "fashion-generator",
         "image": {"height": 28, "width": 28, "channels": 1},
-        "train": {"mode": args.mode, "epochs": args.epochs, "latent_dim": 64, "width": 32,
-                  "batch_size": 128},
-        "judge": {"width": 32, "features": 128, "epochs": 8},
+        "train": {"mode": args.mode, "epochs": args.epochs, "latent_dim": 64,
+                  "width": args.width, "batch_size": 128},
+        "judge": {"width": 16, "features": 64, "epochs": 6},
         "evaluation": {"max_fid_to_floor": 3.0, "conditional_accuracy_lower_bound": 0.8},
         "export": {"representative_examples": 500}}}
   out = os.path.abspath(os.path.join(args.output, name))

@@ -1,9 +1,10 @@
-"""GenerativeEvaluator: the blessing gate of generative models (FID against the real-vs-real
-floor, conditional accuracy), in the feature space of the model's own judge classifier.
+"""The blessing gates of generative models, in the feature space of the model's own judge
+classifier: GenerativeEvaluator (FID against the real-vs-real floor, conditional accuracy) and
+TranslationEvaluator (PSNR against the true images, FID against the floor).
 
-Writes a `ModelEvaluation` (the evaluation outcome of `components/common/outcome.py`, plus the
-(label, seed) of every generated eval image in `generated.jsonl`) and a standard `ModelBlessing`
-the Pusher checks.
+Each writes a `ModelEvaluation` (the evaluation outcome of `components/common/outcome.py`; the
+generative one also the (label, seed) of every generated eval image in `generated.jsonl`) and a
+standard `ModelBlessing` the Pusher checks.
 """
 
 from tfx import v1 as tfx
@@ -37,3 +38,27 @@ def GenerativeEvaluator(
       candidate, baseline, eval_rows, train_rows, out, max_fid_to_floor,
       conditional_accuracy_lower_bound, max_fid_to_floor_increase,
       max_conditional_accuracy_drop), model, baseline_model, evaluation, blessing)
+
+
+@tfx.dsl.components.component
+def TranslationEvaluator(
+    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
+    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
+    evaluation: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelEvaluation],
+    blessing: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelBlessing],
+    baseline_model: tfx.dsl.components.InputArtifact[standard_artifacts.Model] = None,
+    psnr_lower_bound: tfx.dsl.components.Parameter[float] = 14.0,
+    max_fid_to_floor: tfx.dsl.components.Parameter[float] = 8.0,
+    max_psnr_drop: tfx.dsl.components.Parameter[float] = 0.5,
+    max_fid_to_floor_increase: tfx.dsl.components.Parameter[float] = 0.5,
+    code_version: tfx.dsl.components.Parameter[str] = "",
+) -> None:
+  """Blesses a translator whose eval PSNR (translations of the eval images' conditions against
+  the images) is at least `psnr_lower_bound` and whose FID / floor is at most
+  `max_fid_to_floor`, neither worse than the latest blessed model's by more than the margins."""
+  del code_version  # keys TFX's cache to the code that runs here
+  eval_rows = ingest.read_examples(examples.uri, "eval")
+  train_rows = ingest.read_examples(examples.uri, "train")
+  outcome.publish_against_baseline(lambda candidate, baseline, out: evaluate.evaluate_translation(
+      candidate, baseline, eval_rows, train_rows, out, psnr_lower_bound, max_fid_to_floor,
+      max_psnr_drop, max_fid_to_floor_increase), model, baseline_model, evaluation, blessing)

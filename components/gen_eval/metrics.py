@@ -67,6 +67,14 @@ def kid(features_a: np.ndarray, features_b: np.ndarray, subsets: int = 20,
   return float(np.mean(values)), float(np.std(values))
 
 
+def psnr(a: np.ndarray, b: np.ndarray, max_value: float = 1.0) -> float:
+  """The mean over image pairs of the PSNR in dB (10 log10(max^2 / MSE)); a pair's MSE is
+  floored at 1e-10 (100 dB for identical images in [0, 1])."""
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  mse = np.mean((a - b) ** 2, axis=tuple(range(1, a.ndim)))
+  return float(np.mean(10 * np.log10(max_value ** 2 / np.maximum(mse, 1e-10))))
+
+
 def _as_2d(x: np.ndarray) -> np.ndarray:
   x = np.asarray(x, np.float64)
   return x.reshape(len(x), -1)

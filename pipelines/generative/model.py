@@ -25,10 +25,10 @@ Trainer output layout (`Model` artifact):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
@@ -122,21 +122,19 @@ def build_bundle(generator: keras.Model, judge: keras.Model) -> keras.Model:
   return keras.Model([*g_inputs, image], [generated, probs, features], name="generative")
 
 
-class GAN(keras.Model):
-  """Adversarial training in one `train_step`: the discriminator on a real and a generated
-  batch, then the generator through the (fixed) discriminator. Losses are the non-saturating
-  binary cross-entropies on logits; real targets are `real_label` (one-sided smoothing). The
-  logged metrics are epoch means: d_loss, g_loss and the discriminator's mean belief that real
-  (d_real) and generated (d_fake) images are real."""
+class AdversarialModel(keras.Model):
+  """A generator and a discriminator trained against each other by a subclass's `train_step`
+  (two Adam optimizers, `compile(d_optimizer, g_optimizer)`); the epoch means of the step's
+  `METRICS` are logged (the report's loss curves of both networks)."""
 
-  def __init__(self, generator: keras.Model, discriminator: keras.Model, num_classes: int,
-               latent_dim: int, real_label: float = 0.9, **kwargs):
+  METRICS: tuple[str, ...] = ()
+
+  def __init__(self, generator: keras.Model, discriminator: keras.Model, real_label: float,
+               **kwargs):
     super().__init__(**kwargs)
-    self.generator, self.discriminator = generator, discriminator
-    self.num_classes, self.latent_dim, self.real_label = num_classes, latent_dim, real_label
+    self.generator, self.discriminator, self.real_label = generator, discriminator, real_label
     self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
-    self.trackers = {k: keras.metrics.Mean(name=k) for k in ("d_loss", "g_loss", "d_real",
-                                                             "d_fake")}
+    self.trackers = {k: keras.metrics.Mean(name=k) for k in self.METRICS}
 
   def compile(self, d_optimizer, g_optimizer, **kwargs):  # pylint: disable=arguments-differ
     super().compile(**kwargs)
@@ -145,6 +143,45 @@ class GAN(keras.Model):
   @property
   def metrics(self):
     return list(self.trackers.values())
+
+  def discriminator_loss(self, real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
+    """BCE on logits: real towards `real_label` (one-sided smoothing), generated towards 0."""
+    return (self.bce(tf.fill(tf.shape(real_logits), self.real_label), real_logits) +
+            self.bce(tf.zeros_like(fake_logits), fake_logits))
+
+  def apply(self, optimizer, tape: tf.GradientTape, loss: tf.Tensor, net: keras.Model) -> None:
+    variables = net.trainable_variables
+    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+
+  def logged(self, **values: tf.Tensor) -> dict:
+    for name, value in values.items():
+      self.trackers[name].update_state(value)
+    return {k: m.result() for k, m in self.trackers.items()}
+
+
+def fit_adversarial(model: AdversarialModel, dataset: tf.data.Dataset, epochs: int,
+                    learning_rate: float, beta_1: float, log_dir: str | None = None) -> dict:
+  """Trains both networks for `epochs` (no early stopping: adversarial losses do not say when
+  samples are good; the evaluator does); TensorBoard logs and history.json in `log_dir`."""
+  model.compile(d_optimizer=keras.optimizers.Adam(learning_rate, beta_1=beta_1),
+                g_optimizer=keras.optimizers.Adam(learning_rate, beta_1=beta_1))
+  callbacks = ([keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
+                training.HistoryFile(log_dir)] if log_dir else [])
+  return model.fit(dataset, epochs=epochs, callbacks=callbacks, verbose=2).history
+
+
+class GAN(AdversarialModel):
+  """Adversarial training in one `train_step`: the discriminator on a real and a generated
+  batch, then the generator through the (fixed) discriminator, with the non-saturating loss.
+  Logged: d_loss, g_loss and the discriminator's mean belief that real (d_real) and generated
+  (d_fake) images are real."""
+
+  METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
+
+  def __init__(self, generator: keras.Model, discriminator: keras.Model, num_classes: int,
+               latent_dim: int, real_label: float = 0.9, **kwargs):
+    super().__init__(generator, discriminator, real_label, **kwargs)
+    self.num_classes, self.latent_dim = num_classes, latent_dim
 
   def _inputs(self, x, onehot):
     return [x, onehot] if self.num_classes else x
@@ -159,34 +196,24 @@ class GAN(keras.Model):
       fake = self.generator(self._inputs(latent, onehot), training=True)
       real_logits = self.discriminator(self._inputs(images, onehot), training=True)
       fake_logits = self.discriminator(self._inputs(fake, onehot), training=True)
-      d_loss = (self.bce(tf.fill(tf.shape(real_logits), self.real_label), real_logits) +
-                self.bce(tf.zeros_like(fake_logits), fake_logits))
-    d_vars = self.discriminator.trainable_variables
-    self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+      d_loss = self.discriminator_loss(real_logits, fake_logits)
+    self.apply(self.d_optimizer, tape, d_loss, self.discriminator)
     latent = tf.random.normal([n, self.latent_dim])
     with tf.GradientTape() as tape:
       fake = self.generator(self._inputs(latent, onehot), training=True)
       logits = self.discriminator(self._inputs(fake, onehot), training=True)
       g_loss = self.bce(tf.ones_like(logits), logits)
-    g_vars = self.generator.trainable_variables
-    self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
-    for name, value in (("d_loss", d_loss), ("g_loss", g_loss),
-                        ("d_real", tf.reduce_mean(tf.sigmoid(real_logits))),
-                        ("d_fake", tf.reduce_mean(tf.sigmoid(fake_logits)))):
-      self.trackers[name].update_state(value)
-    return {k: m.result() for k, m in self.trackers.items()}
+    self.apply(self.g_optimizer, tape, g_loss, self.generator)
+    return self.logged(d_loss=d_loss, g_loss=g_loss,
+                       d_real=tf.reduce_mean(tf.sigmoid(real_logits)),
+                       d_fake=tf.reduce_mean(tf.sigmoid(fake_logits)))
 
 
 def train_gan(generator: keras.Model, discriminator: keras.Model, dataset: tf.data.Dataset,
               num_classes: int, train: GanConfig, log_dir: str | None = None) -> dict:
-  """Trains both networks for `train.epochs` on (images, class ids) batches (no early stopping:
-  GAN losses do not say when samples are good; the evaluator's FID does)."""
+  """Trains both networks for `train.epochs` on (images, class ids) batches."""
   gan = GAN(generator, discriminator, num_classes, train.latent_dim, train.real_label)
-  gan.compile(d_optimizer=keras.optimizers.Adam(train.learning_rate, beta_1=train.beta_1),
-              g_optimizer=keras.optimizers.Adam(train.learning_rate, beta_1=train.beta_1))
-  callbacks = ([keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
-                training.HistoryFile(log_dir)] if log_dir else [])
-  return gan.fit(dataset, epochs=train.epochs, callbacks=callbacks, verbose=2).history
+  return fit_adversarial(gan, dataset, train.epochs, train.learning_rate, train.beta_1, log_dir)
 
 
 def train_judge(judge: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset,
@@ -279,46 +306,65 @@ class GenerativeServingModule(serving.ServingModule):
 # TFX Trainer entry point
 
 
+@dataclasses.dataclass
+class RealImages:
+  """What a generative Trainer starts from: the real training images and the judge trained on
+  them (the FID feature space)."""
+  tft_output: tft.TFTransformOutput
+  class_names: list[str]
+  count: int  # training images
+  train: tf.data.Dataset  # (image, class id) batches, reshuffled every epoch
+  judge: keras.Model
+  judge_accuracy: float  # on the eval images
+
+
+def real_images(fn_args, task: str, image: ImageConfig, judge_cfg: JudgeConfig,
+                batch_size: int, seed: int) -> RealImages:
+  """Seeds Keras, reads the transformed training images (in memory, reshuffled per epoch) and
+  trains the judge classifier on them (eval accuracy on the eval images)."""
+  keras.utils.set_random_seed(seed)
+  tft_output = tft.TFTransformOutput(fn_args.transform_output)
+  class_names = transform.class_names(tft_output)
+  if len(class_names) < 2:
+    raise ValueError(f"the {task} task needs labelled images of at least 2 classes (its judge "
+                     f"classifier is the FID feature space); the data has {class_names}")
+  count = transform.count_examples(fn_args.train_files)
+  real = transform.reshuffled_in_memory(
+      transform.dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size,
+                        False, seed).unbatch(), count, seed)
+  train_ds = real.batch(batch_size, drop_remainder=count >= batch_size).prefetch(
+      tf.data.AUTOTUNE)
+  eval_ds = transform.dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size,
+                              False, seed).cache()
+  judge = build_judge(len(class_names), image, judge_cfg)
+  accuracy = train_judge(judge, train_ds, eval_ds, judge_cfg, count, batch_size)
+  logging.info("judge classifier: eval accuracy %.4f", accuracy)
+  return RealImages(tft_output, class_names, count, train_ds, judge, accuracy)
+
+
 def run_fn(fn_args) -> None:
   """TFX Trainer entry point: trains the judge classifier and the GAN on the real training
   images; exports the serving model and the Keras bundle (generator + judge)."""
   cfg = config_loader.from_dict(GenerativeConfig, fn_args.custom_config["generative"])
-  keras.utils.set_random_seed(cfg.train.seed)
-  tft_output = tft.TFTransformOutput(fn_args.transform_output)
-  class_names = transform.class_names(tft_output)
-  if len(class_names) < 2:
-    raise ValueError(f"the generative task needs labelled images of at least 2 classes (its "
-                     f"judge classifier is the FID feature space); the data has {class_names}")
-  num_train = transform.count_examples(fn_args.train_files)
+  real = real_images(fn_args, "generative", cfg.image, cfg.judge, cfg.train.batch_size,
+                     cfg.train.seed)
+  class_names, train_ds = real.class_names, real.train
   num_classes = len(class_names) if cfg.train.conditional else 0
-  logging.info("training a %s on %d images of %d classes: %s", cfg.train.mode, num_train,
+  logging.info("training a %s on %d images of %d classes: %s", cfg.train.mode, real.count,
                len(class_names), class_names)
-  batch, seed = cfg.train.batch_size, cfg.train.seed
-  real = transform.reshuffled_in_memory(
-      transform.dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch, False,
-                        seed).unbatch(), num_train, seed)
-  train_ds = real.batch(batch, drop_remainder=num_train >= batch).prefetch(tf.data.AUTOTUNE)
-  eval_ds = transform.dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch,
-                              False, seed).cache()
-  judge = build_judge(len(class_names), cfg.image, cfg.judge)
-  judge_accuracy = train_judge(judge, train_ds, eval_ds, cfg.judge, num_train, batch)
-  logging.info("judge classifier: eval accuracy %.4f", judge_accuracy)
   generator = build_generator(num_classes, cfg.image, cfg.train)
   discriminator = build_discriminator(num_classes, cfg.image, cfg.train)
   train_gan(generator, discriminator, train_ds, num_classes, cfg.train,
             log_dir=fn_args.model_run_dir)
-  GenerativeServingModule(generator, judge, tft_output, class_names, cfg.train.conditional).save(
-      fn_args.serving_model_dir, task="generative")
-  keras_bundle.write(build_bundle(generator, judge), class_names, {
+  GenerativeServingModule(generator, real.judge, real.tft_output, class_names,
+                          cfg.train.conditional).save(fn_args.serving_model_dir,
+                                                      task="generative")
+  keras_bundle.write(build_bundle(generator, real.judge), class_names, {
       **transform.preprocessing_metadata(cfg.image), "mode": cfg.train.mode,
       "conditional": cfg.train.conditional, "latent_dim": cfg.train.latent_dim,
-      "num_classes": len(class_names), "judge_eval_accuracy": judge_accuracy,
+      "num_classes": len(class_names), "judge_eval_accuracy": real.judge_accuracy,
       "generator_inputs": "latent [N, Z] standard normal" + (
           ", label [N, K] one-hot" if cfg.train.conditional else ""),
       "generator_output": "image [N, H, W, C] in [0, 1] (pixel = value * 255)"},
       os.path.join(os.path.dirname(fn_args.serving_model_dir), keras_bundle.KERAS_DIR))
 
-
-def numpy_latents(count: int, latent_dim: int, seed: int = 0) -> np.ndarray:
-  """Latent vectors for edge runtimes and tests (numpy's generator; not the serving seeds')."""
-  return np.random.default_rng(seed).standard_normal((count, latent_dim)).astype(np.float32)

@@ -13,7 +13,7 @@ GRID_SEEDS = 8
 INTERPOLATION_STEPS = 8
 
 
-def _tile(images: np.ndarray, rows: int, tile: int) -> np.ndarray:
+def tile_images(images: np.ndarray, rows: int, tile: int) -> np.ndarray:
   """Images [rows * cols, H, W, C] in [0, 1] -> one uint8 BGR mosaic of rows x cols tiles."""
   cols = len(images) // rows
   tiles = []
@@ -56,8 +56,8 @@ def samples(inputs: report.SectionInputs, tile: int = 40) -> report.Section | No
       latent=tf.constant(np.tile(path, [len(labels), 1])),
       label=tf.constant([c for c in labels for _ in range(INTERPOLATION_STEPS)]))["image"].numpy()
   gap = np.full((len(labels) * (tile + 2), tile // 2, 3), 255, np.uint8)
-  mosaic = np.concatenate([_tile(grid, len(labels), tile), gap,
-                           _tile(interpolations, len(labels), tile)], axis=1)
+  mosaic = np.concatenate([tile_images(grid, len(labels), tile), gap,
+                           tile_images(interpolations, len(labels), tile)], axis=1)
   rows = [(c or "(unconditional)", ", ".join(str(s) for s in range(GRID_SEEDS)))
           for c in labels]
   return report.Section(

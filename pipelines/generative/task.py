@@ -42,11 +42,16 @@ def request_from_file(path: str, data: bytes) -> dict | str:
   return {"label": request.get("label", ""), "seed": request["seed"], "source": path}
 
 
+def describe_image(prediction: Mapping[str, Any]) -> str:
+  """'16x16x1 image, PNG of 312 bytes'."""
+  shape = "x".join(str(n) for n in _shape(prediction["image"]))
+  return f"{shape} image, PNG of {len(prediction['png'])} bytes"
+
+
 def describe(prediction: Mapping[str, Any]) -> str:
   """'class 3: 16x16x1 image, PNG of 312 bytes'."""
-  shape = "x".join(str(n) for n in _shape(prediction["image"]))
   what = f"class {prediction['label']}" if prediction["class_id"] >= 0 else "unconditional"
-  return f"{what}: {shape} image, PNG of {len(prediction['png'])} bytes"
+  return f"{what}: {describe_image(prediction)}"
 
 
 def _shape(value) -> list[int]:

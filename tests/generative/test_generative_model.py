@@ -126,7 +126,8 @@ def test_serving_generates_the_same_image_for_the_same_seed(transform_output, co
   assert result["thresholds"]["fid_to_floor"]["upper_bound"] == 1e9
   if conditional:
     assert out["class_id"].numpy().tolist() == [names.index("a")] * 2 + [names.index("b")]
-    with pytest.raises(tf.errors.InvalidArgumentError, match="unknown class label; the model knows: "):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="unknown class label; the model knows: "):
       loaded.signatures["serving_default"](label=tf.constant(["zebra"]),
                                            seed=tf.constant([0], tf.int64))
   else:
