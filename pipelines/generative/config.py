@@ -36,6 +36,10 @@ class GanConfig:
   # The discriminator's target for real images (one-sided label smoothing); 1: none.
   real_label: float = 0.9
   dropout: float = 0.3  # the discriminator's
+  # cgan: the discriminator also classifies the image (AC-GAN's auxiliary classifier); both
+  # losses add this x the class cross-entropy (D on real images, G on its generated ones), which
+  # pushes generated images towards their requested class. 0: the book's plain cGAN.
+  class_loss_weight: float = 1.0
   seed: int = 42
 
   def validate(self) -> None:
@@ -45,6 +49,8 @@ class GanConfig:
       raise ValueError("learning_rate must be >= 0 and beta_1 in [0, 1)")
     if not 0.5 < self.real_label <= 1 or not 0 <= self.dropout < 1:
       raise ValueError("real_label must be in (0.5, 1] and dropout in [0, 1)")
+    if self.class_loss_weight < 0:
+      raise ValueError(f"class_loss_weight must be >= 0, got {self.class_loss_weight}")
 
   @property
   def conditional(self) -> bool:

@@ -76,7 +76,8 @@ def build_generator(num_classes: int, image: ImageConfig, train: GanConfig) -> k
 
 
 def build_discriminator(num_classes: int, image: ImageConfig, train: GanConfig) -> keras.Model:
-  """image in [0, 1] (+ one-hot class, as one more channel) -> the logit of "real"."""
+  """image in [0, 1] (+ one-hot class, as one more channel) -> the logit of "real" (and, with
+  `class_loss_weight`, class logits: the auxiliary classifier of AC-GAN)."""
   images = keras.Input((image.height, image.width, image.channels), name="image")
   inputs, x = [images], layers.Rescaling(2.0, offset=-1.0, name="centre")(images)
   if num_classes:
@@ -91,6 +92,10 @@ def build_discriminator(num_classes: int, image: ImageConfig, train: GanConfig) 
     x = layers.Dropout(train.dropout, name=f"down{i}_dropout")(x)
   x = layers.Flatten(name="flat")(x)
   out = layers.Dense(1, name="logit")(x)
+  if num_classes and train.class_loss_weight:
+    # AC-GAN's auxiliary head: which class the image shows (trained on real images).
+    return keras.Model(inputs, [out, layers.Dense(num_classes, name="class_logits")(x)],
+                       name=DISCRIMINATOR)
   return keras.Model(inputs, out, name=DISCRIMINATOR)
 
 
@@ -173,46 +178,65 @@ def fit_adversarial(model: AdversarialModel, dataset: tf.data.Dataset, epochs: i
 class GAN(AdversarialModel):
   """Adversarial training in one `train_step`: the discriminator on a real and a generated
   batch, then the generator through the (fixed) discriminator, with the non-saturating loss.
-  Logged: d_loss, g_loss and the discriminator's mean belief that real (d_real) and generated
-  (d_fake) images are real."""
+  With a discriminator that also has class logits (AC-GAN), both add `class_loss_weight` x the
+  cross-entropy of the class: D on real images, G on its generated ones (their requested class).
+  Logged: d_loss, g_loss, the discriminator's mean belief that real (d_real) and generated
+  (d_fake) images are real, and class_loss (D's + G's; 0 without the head)."""
 
-  METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
+  METRICS = ("d_loss", "g_loss", "d_real", "d_fake", "class_loss")
 
   def __init__(self, generator: keras.Model, discriminator: keras.Model, num_classes: int,
-               latent_dim: int, real_label: float = 0.9, **kwargs):
+               latent_dim: int, real_label: float = 0.9, class_loss_weight: float = 0.0,
+               **kwargs):
     super().__init__(generator, discriminator, real_label, **kwargs)
     self.num_classes, self.latent_dim = num_classes, latent_dim
+    self.class_loss_weight = class_loss_weight
 
   def _inputs(self, x, onehot):
     return [x, onehot] if self.num_classes else x
 
+  def _discriminate(self, images, onehot):
+    """(real/fake logits, class logits or None)."""
+    out = self.discriminator(self._inputs(images, onehot), training=True)
+    return (out[0], out[1]) if isinstance(out, (list, tuple)) else (out, None)
+
+  def _class_loss(self, class_logits, ids) -> tf.Tensor:
+    if class_logits is None:
+      return tf.constant(0.0)
+    return self.class_loss_weight * tf.reduce_mean(
+        keras.losses.sparse_categorical_crossentropy(ids, class_logits, from_logits=True))
+
   def train_step(self, data):
     images, labels = data
     n = tf.shape(images)[0]
-    onehot = (tf.one_hot(tf.reshape(tf.cast(labels, tf.int32), [-1]), self.num_classes)
-              if self.num_classes else None)
+    ids = tf.reshape(tf.cast(labels, tf.int32), [-1])
+    onehot = tf.one_hot(ids, self.num_classes) if self.num_classes else None
     latent = tf.random.normal([n, self.latent_dim])
     with tf.GradientTape() as tape:
       fake = self.generator(self._inputs(latent, onehot), training=True)
-      real_logits = self.discriminator(self._inputs(images, onehot), training=True)
-      fake_logits = self.discriminator(self._inputs(fake, onehot), training=True)
-      d_loss = self.discriminator_loss(real_logits, fake_logits)
+      real_logits, real_classes = self._discriminate(images, onehot)
+      fake_logits, _ = self._discriminate(fake, onehot)
+      d_class = self._class_loss(real_classes, ids)
+      d_loss = self.discriminator_loss(real_logits, fake_logits) + d_class
     self.apply(self.d_optimizer, tape, d_loss, self.discriminator)
     latent = tf.random.normal([n, self.latent_dim])
     with tf.GradientTape() as tape:
       fake = self.generator(self._inputs(latent, onehot), training=True)
-      logits = self.discriminator(self._inputs(fake, onehot), training=True)
-      g_loss = self.bce(tf.ones_like(logits), logits)
+      logits, classes = self._discriminate(fake, onehot)
+      g_class = self._class_loss(classes, ids)
+      g_loss = self.bce(tf.ones_like(logits), logits) + g_class
     self.apply(self.g_optimizer, tape, g_loss, self.generator)
     return self.logged(d_loss=d_loss, g_loss=g_loss,
                        d_real=tf.reduce_mean(tf.sigmoid(real_logits)),
-                       d_fake=tf.reduce_mean(tf.sigmoid(fake_logits)))
+                       d_fake=tf.reduce_mean(tf.sigmoid(fake_logits)),
+                       class_loss=d_class + g_class)
 
 
 def train_gan(generator: keras.Model, discriminator: keras.Model, dataset: tf.data.Dataset,
               num_classes: int, train: GanConfig, log_dir: str | None = None) -> dict:
   """Trains both networks for `train.epochs` on (images, class ids) batches."""
-  gan = GAN(generator, discriminator, num_classes, train.latent_dim, train.real_label)
+  gan = GAN(generator, discriminator, num_classes, train.latent_dim, train.real_label,
+            train.class_loss_weight)
   return fit_adversarial(gan, dataset, train.epochs, train.learning_rate, train.beta_1, log_dir)
 
 

@@ -1,6 +1,7 @@
 """The GAN builders, the custom train_step, the serving module ((label, seed) -> image, PNG; the
 judge; unconditional models) and the edge scoring on tiny inputs."""
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -43,8 +44,11 @@ def test_builders_have_the_documented_shapes():
   out = generator([np.zeros((2, 8), np.float32), np.eye(3, dtype=np.float32)[:2]]).numpy()
   assert out.shape == (2, 16, 16, 1) and 0 <= out.min() and out.max() <= 1
   assert model.build_generator(0, IMAGE, GAN).input_names == ["latent"]
-  discriminator = model.build_discriminator(3, IMAGE, GAN)
-  assert discriminator([out, np.eye(3, dtype=np.float32)[:2]]).shape == (2, 1)
+  logits, classes = model.build_discriminator(3, IMAGE, GAN)([out, np.eye(3, dtype=np.float32)[:2]])
+  assert logits.shape == (2, 1) and classes.shape == (2, 3)
+  plain = model.build_discriminator(3, IMAGE, dataclasses.replace(GAN, class_loss_weight=0.0))
+  assert plain([out, np.eye(3, dtype=np.float32)[:2]]).shape == (2, 1)
+  assert model.build_discriminator(0, IMAGE, GAN)(out).shape == (2, 1)
   probs, features = model.build_judge(3, IMAGE, JUDGE)(out)
   assert probs.shape == (2, 3) and features.shape == (2, 8)
 
@@ -57,7 +61,8 @@ def test_train_step_moves_both_networks_and_logs_epoch_means():
   d0 = [w.copy() for w in discriminator.get_weights()]
   history = model.train_gan(generator, discriminator,
                             tf.data.Dataset.from_tensor_slices((images, labels)).batch(8), 3, GAN)
-  assert set(history) == {"d_loss", "g_loss", "d_real", "d_fake"}
+  assert set(history) == {"d_loss", "g_loss", "d_real", "d_fake", "class_loss"}
+  assert all(v > 0 for v in history["class_loss"])  # the AC-GAN head is on by default
   assert all(len(v) == GAN.epochs and np.isfinite(v).all() for v in history.values())
   assert any(not np.allclose(a, b) for a, b in zip(g0, generator.get_weights()))
   assert any(not np.allclose(a, b) for a, b in zip(d0, discriminator.get_weights()))
