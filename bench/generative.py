@@ -75,6 +75,8 @@ def main() -> int:
   parser.add_argument("--width", type=int, default=16,
                       help="filters of the generator's last block (x4 at its first)")
   parser.add_argument("--mode", choices=["cgan", "dcgan"], default="cgan")
+  parser.add_argument("--class-loss-weight", type=float, default=0.0,
+                      help="AC-GAN auxiliary class loss weight (0: plain cGAN)")
   parser.add_argument("--digits", action="store_true", help="the embedded digits default run")
   args = parser.parse_args()
   if args.digits:
@@ -88,8 +90,9 @@ def main() -> int:
         "model_name": "fashion-generator",
         "image": {"height": 28, "width": 28, "channels": 1},
         "train": {"mode": args.mode, "epochs": args.epochs, "latent_dim": 64,
-                  "width": args.width, "batch_size": 128},
-        "judge": {"width": 16, "features": 64, "epochs": 6},
+                  "width": args.width, "batch_size": 128,
+                  "class_loss_weight": args.class_loss_weight},
+        "judge": {"width": 32, "features": 128, "epochs": 10},
         "evaluation": {"max_fid_to_floor": 3.0, "conditional_accuracy_lower_bound": 0.8},
         "export": {"representative_examples": 500}}}
   out = os.path.abspath(os.path.join(args.output, name))

@@ -26,7 +26,8 @@ from pipelines.vision import transform
 from pipelines.vision.config import ImageConfig
 
 IMAGE = ImageConfig(height=16, width=16, channels=1)
-GAN = GanConfig(width=8, latent_dim=8, class_embedding=4, epochs=2, batch_size=8)
+GAN = GanConfig(width=8, latent_dim=8, class_embedding=4, epochs=2, batch_size=8,
+                class_loss_weight=1.0)
 JUDGE = JudgeConfig(width=4, features=8, epochs=1)
 CLASSES = ["a", "b", "c"]
 
@@ -62,7 +63,7 @@ def test_train_step_moves_both_networks_and_logs_epoch_means():
   history = model.train_gan(generator, discriminator,
                             tf.data.Dataset.from_tensor_slices((images, labels)).batch(8), 3, GAN)
   assert set(history) == {"d_loss", "g_loss", "d_real", "d_fake", "class_loss"}
-  assert all(v > 0 for v in history["class_loss"])  # the AC-GAN head is on by default
+  assert all(v > 0 for v in history["class_loss"])  # the AC-GAN head (class_loss_weight 1)
   assert all(len(v) == GAN.epochs and np.isfinite(v).all() for v in history.values())
   assert any(not np.allclose(a, b) for a, b in zip(g0, generator.get_weights()))
   assert any(not np.allclose(a, b) for a, b in zip(d0, discriminator.get_weights()))
