@@ -242,14 +242,19 @@ def train_gan(generator: keras.Model, discriminator: keras.Model, dataset: tf.da
 
 def train_judge(judge: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset,
                 cfg: JudgeConfig, num_examples: int, batch_size: int) -> float:
-  """Trains the judge's classifier head on the real images (its features come along); returns
-  its eval accuracy."""
+  """Trains the judge's classifier head on the real images (its features come along), keeping
+  the weights of its best eval-loss epoch (the Fashion-MNIST bench's last epoch once scored 0.75
+  against 0.89 the epoch before) and halving the learning rate on plateaus; returns its eval
+  accuracy."""
   classifier = keras.Model(judge.input, judge.outputs[0], name="judge_classifier")
   training.adapt_batch_norm(classifier, num_examples, batch_size)
   classifier.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate),
                      loss=keras.losses.SparseCategoricalCrossentropy(),
                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
-  classifier.fit(train_ds, validation_data=eval_ds, epochs=cfg.epochs, verbose=2)
+  callbacks = training.callbacks(cfg.epochs, cfg.learning_rate, "plateau",
+                                 early_stopping_patience=cfg.epochs, reduce_lr_patience=2)
+  classifier.fit(train_ds, validation_data=eval_ds, epochs=cfg.epochs, callbacks=callbacks,
+                 verbose=2)
   return float(classifier.evaluate(eval_ds, verbose=0, return_dict=True)["accuracy"])
 
 
