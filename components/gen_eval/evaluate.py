@@ -86,10 +86,11 @@ def real_set(loaded, eval_rows: Sequence[tuple[bytes, dict]],
                  metrics.kid(train_features, features)[0], len(train)), judge
 
 
-def scores(judge, images: np.ndarray, class_ids: np.ndarray, real_features: np.ndarray,
-           floor: float) -> dict:
-  """FID, KID, FID / floor and (conditional generators) conditional accuracy of `images`."""
-  probs, features = judge(images)
+def scores(judged_images: tuple[np.ndarray, np.ndarray], class_ids: np.ndarray,
+           real_features: np.ndarray, floor: float) -> dict:
+  """FID, KID, FID / floor and (conditional generators) conditional accuracy of generated
+  images, from the judge's (probabilities, features) of them."""
+  probs, features = judged_images
   fid = metrics.fid(features, real_features)
   out = {"fid": fid, "kid": metrics.kid(features, real_features)[0],
          "fid_to_floor": fid / max(floor, 1e-9)}
@@ -111,14 +112,15 @@ def evaluate(serving_model_dir: str, baseline_model_dir: str | None,
   labels = [r[1]["label"] for r in eval_rows]
   seeds = [SEED_OFFSET + i for i in range(len(eval_rows))]
   fake = generated(loaded, labels, seeds)
-  result = {**scores(judge, fake["image"], fake["class_id"], real_features, floor),
+  fake_judged = judge(fake["image"])
+  result = {**scores(fake_judged, fake["class_id"], real_features, floor),
             "fid_floor": floor, "kid_floor": real.kid_floor,
             "judge_accuracy": float((real.probabilities.argmax(-1) == real.ids).mean()),
             "examples": float(len(eval_rows)), "floor_examples": float(real.floor_examples)}
   conditional = "conditional_accuracy" in result
   slices = {}
   if conditional:
-    hits = judge(fake["image"])[0].argmax(-1) == fake["class_id"]
+    hits = fake_judged[0].argmax(-1) == fake["class_id"]
     for name in sorted(set(labels)):
       picked = np.array([label == name for label in labels])
       slices[f"label={name}"] = {"conditional_accuracy": float(hits[picked].mean()),
@@ -126,7 +128,7 @@ def evaluate(serving_model_dir: str, baseline_model_dir: str | None,
   baseline = {}
   if baseline_model_dir:
     other = generated(tf.saved_model.load(baseline_model_dir), labels, seeds)
-    b = scores(judge, other["image"], other["class_id"], real_features, floor)
+    b = scores(judge(other["image"]), other["class_id"], real_features, floor)
     baseline = {k: b[k] for k in ("fid_to_floor", "conditional_accuracy") if k in b}
   lower = {"conditional_accuracy": conditional_accuracy_lower_bound} if conditional else {}
   thresholds, failures = outcome.gate(result, lower, {"fid_to_floor": max_fid_to_floor})
