@@ -23,6 +23,76 @@ class LocalBeamConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class StepResources:
+  """CPU, memory and accelerator of one pipeline step's container on Vertex AI / Kubeflow
+  (TFX `with_platform_config`). 0 / "": the platform's default."""
+  cpu: float = 0.0
+  memory_gib: float = 0.0
+  accelerator_type: str = ""  # e.g. NVIDIA_TESLA_T4, NVIDIA_L4
+  accelerator_count: int = 0
+
+  def validate(self) -> None:
+    if self.cpu < 0 or self.memory_gib < 0 or self.accelerator_count < 0:
+      raise ValueError("cpu, memory_gib and accelerator_count must be >= 0")
+    if bool(self.accelerator_type) != (self.accelerator_count > 0):
+      raise ValueError("accelerator_type and accelerator_count go together")
+
+  def platform_config(self):
+    """The Kubeflow V2 ResourceSpec proto TFX's compiler copies into the step."""
+    from kfp.pipeline_spec import pipeline_spec_pb2  # pylint: disable=g-import-not-at-top
+    spec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec(
+        cpu_limit=self.cpu, memory_limit=self.memory_gib)
+    if self.accelerator_type:
+      spec.accelerator.type = self.accelerator_type
+      spec.accelerator.count = self.accelerator_count
+    return spec
+
+
+@dataclasses.dataclass(frozen=True)
+class VertexTrainingConfig:
+  """The Trainer as a Vertex AI custom training job (TFX's `google_cloud_ai_platform.Trainer`)
+  instead of inside its pipeline step. `replica_count` > 1: a chief pool of one replica and a
+  worker pool of the rest; Vertex sets TF_CONFIG and every task's run_fn trains with
+  MultiWorkerMirroredStrategy (`pipelines.vision.distribute`); with GPUs on one replica,
+  MirroredStrategy."""
+  enabled: bool = False
+  project: str = ""
+  region: str = "us-central1"
+  machine_type: str = "n1-standard-8"
+  accelerator_type: str = ""  # e.g. NVIDIA_TESLA_T4
+  accelerator_count: int = 0
+  replica_count: int = 1
+  service_account: str = ""  # default: the project's Vertex AI custom-code service agent
+
+  def validate(self) -> None:
+    if self.replica_count < 1:
+      raise ValueError(f"replica_count must be >= 1, got {self.replica_count}")
+    if bool(self.accelerator_type) != (self.accelerator_count > 0):
+      raise ValueError("accelerator_type and accelerator_count go together")
+    if self.enabled and not self.project:
+      raise ValueError("training.project is required when training.enabled is true")
+
+  def custom_config(self, image: str) -> dict:
+    """The Trainer's custom_config keys that send it to Vertex AI (TFX's documented keys)."""
+    from tfx.extensions.google_cloud_ai_platform import constants  # pylint: disable=g-import-not-at-top
+    from tfx.extensions.google_cloud_ai_platform.trainer import executor  # pylint: disable=g-import-not-at-top
+    machine = {"machine_type": self.machine_type}
+    if self.accelerator_type:
+      machine.update(accelerator_type=self.accelerator_type,
+                     accelerator_count=self.accelerator_count)
+    pool = {"machine_spec": machine, "container_spec": {"image_uri": image}}
+    pools = [{**pool, "replica_count": 1}]
+    if self.replica_count > 1:
+      pools.append({**pool, "replica_count": self.replica_count - 1})
+    job_spec = {"worker_pool_specs": pools}
+    if self.service_account:
+      job_spec["service_account"] = self.service_account
+    return {constants.ENABLE_VERTEX_KEY: True,
+            constants.VERTEX_REGION_KEY: self.region,
+            executor.TRAINING_ARGS_KEY: {"project": self.project, "job_spec": job_spec}}
+
+
+@dataclasses.dataclass(frozen=True)
 class KubeflowConfig:
   """Kubeflow V2 / Vertex AI compilation."""
   # The container image every component runs in (built from the repo's Dockerfile).
@@ -34,6 +104,11 @@ class KubeflowConfig:
   # Beam args for Dataflow, e.g. ["--runner=DataflowRunner", "--project=P", "--region=R",
   # "--temp_location=gs://B/tmp"]. Beam steps switch runner by config only.
   beam_pipeline_args: tuple[str, ...] = ()
+  # The Trainer on Vertex AI custom training (machines, accelerators, replicas).
+  training: VertexTrainingConfig = dataclasses.field(default_factory=VertexTrainingConfig)
+  # Container resources per pipeline step, by component id (e.g. Transform, Trainer, EdgeExport;
+  # `cvpipe compile` names the ids when one is unknown).
+  resources: dict[str, StepResources] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -76,7 +76,9 @@ def kubeflow_runtime(task: str, infra: InfraConfig, data_source: str) -> Pipelin
       input_fingerprint="",
       metadata_path=None,
       beam_pipeline_args=tuple(kf.beam_pipeline_args),
-      enable_cache=infra.enable_cache)
+      enable_cache=infra.enable_cache,
+      vertex_training=kf.training.custom_config(kf.image) if kf.training.enabled else {},
+      step_resources=dict(kf.resources))
 
 
 class RunError(RuntimeError):

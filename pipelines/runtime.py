@@ -19,6 +19,11 @@ class PipelineRuntime:
   metadata_path: str | None = None  # SQLite MLMD store for local runs; None on Kubeflow
   beam_pipeline_args: tuple[str, ...] = ()
   enable_cache: bool = True
+  # Kubeflow / Vertex only: extra Trainer custom_config that sends training to Vertex AI custom
+  # training ({} trains inside the step), and container resources by component id
+  # (`pipelines.infra.StepResources`).
+  vertex_training: dict = dataclasses.field(default_factory=dict)
+  step_resources: dict = dataclasses.field(default_factory=dict)
 
   def serving_model_dir(self, model_name: str) -> str:
     return os.path.join(self.serving_dir, model_name)

@@ -55,3 +55,81 @@ def test_face_mode_reaches_ingest(tmp_path):
                               output_file=str(tmp_path / "p.json"))
   text = json.dumps(json.load(open(path)))
   assert '\\"min_confidence\\": 0.95' in text and '\\"crop_size\\": 96' in text
+
+
+VERTEX = {"enabled": True, "project": "p", "region": "europe-west4",
+          "machine_type": "n1-standard-8", "accelerator_type": "NVIDIA_TESLA_T4",
+          "accelerator_count": 1, "replica_count": 3, "service_account": "train@p.iam"}
+RESOURCES = {"Transform": {"cpu": 8, "memory_gib": 32},
+             "EdgeExport": {"cpu": 4, "memory_gib": 16},
+             "Evaluator": {"cpu": 4, "memory_gib": 16, "accelerator_type": "NVIDIA_L4",
+                           "accelerator_count": 1}}
+
+
+@pytest.fixture(scope="module")
+def vertex_spec(tmp_path_factory):
+  out = tmp_path_factory.mktemp("kfv") / "p.json"
+  overrides = {"infra": {"kubeflow": {"image": IMAGE, "beam_pipeline_args": BEAM,
+                                      "pipeline_root": "gs://b/root",
+                                      "serving_dir": "gs://b/serving",
+                                      "training": VERTEX, "resources": RESOURCES}}}
+  return json.load(open(runners.compile_task("classification", data="gs://b/data/",
+                                             overrides=overrides, output_file=str(out))))
+
+
+def test_vertex_training_job_and_step_resources_golden(vertex_spec, update_goldens):
+  from tests import golden  # pylint: disable=g-import-not-at-top
+  golden.check("compile/classification-vertex-training.json",
+               golden.normalise_pipeline_spec(vertex_spec), update_goldens)
+
+
+def test_trainer_runs_as_a_vertex_custom_job_with_worker_pools(vertex_spec):
+  executors = vertex_spec["pipelineSpec"]["deploymentSpec"]["executors"]
+  trainer = executors["Trainer_executor"]["container"]
+  assert ("tfx.extensions.google_cloud_ai_platform.trainer.executor.GenericExecutor"
+          in trainer["args"])
+  tasks = vertex_spec["pipelineSpec"]["root"]["dag"]["tasks"]
+  config = json.loads(tasks["Trainer"]["inputs"]["parameters"]["custom_config"][
+      "runtimeValue"]["constantValue"]["stringValue"])
+  assert config["ai_platform_enable_vertex"] is True
+  assert config["ai_platform_vertex_region"] == "europe-west4"
+  job = config["ai_platform_training_args"]
+  assert job["project"] == "p" and job["job_spec"]["service_account"] == "train@p.iam"
+  pools = job["job_spec"]["worker_pool_specs"]
+  # Vertex names pool 0 "chief" and pool 1 "worker" in TF_CONFIG: one chief, two workers.
+  assert [p["replica_count"] for p in pools] == [1, 2]
+  for pool in pools:
+    assert pool["container_spec"]["image_uri"] == IMAGE
+    assert pool["machine_spec"] == {"machine_type": "n1-standard-8",
+                                    "accelerator_type": "NVIDIA_TESLA_T4",
+                                    "accelerator_count": 1}
+  assert "classification" in config  # the task's sections still reach run_fn
+
+
+def test_steps_get_their_resources(vertex_spec):
+  executors = vertex_spec["pipelineSpec"]["deploymentSpec"]["executors"]
+  resources = {name.removesuffix("_executor"): e["container"].get("resources")
+               for name, e in executors.items() if "container" in e}
+  assert resources["Transform"] == {"cpuLimit": 8.0, "memoryLimit": 32.0}
+  assert resources["EdgeExport"] == {"cpuLimit": 4.0, "memoryLimit": 16.0}
+  assert resources["Evaluator"]["accelerator"] == {"type": "NVIDIA_L4", "count": "1"}
+  assert resources["ImageIngest"] is None  # not named: the platform's default
+
+
+def test_local_trainer_unchanged_without_vertex_training(spec):
+  trainer = spec["pipelineSpec"]["deploymentSpec"]["executors"]["Trainer_executor"]["container"]
+  assert "tfx.components.trainer.executor.GenericExecutor" in trainer["args"]
+
+
+@pytest.mark.parametrize("kubeflow, message", [
+    ({"resources": {"Trainerr": {"cpu": 4}}}, r"names no step of this pipeline: \['Trainerr'\]"),
+    ({"training": {"enabled": True}}, "training.project is required"),
+    ({"training": {"accelerator_type": "NVIDIA_TESLA_T4"}}, "go together"),
+    ({"training": {"replica_count": 0}}, "replica_count must be >= 1"),
+])
+def test_bad_cloud_settings_are_clear_errors(tmp_path, kubeflow, message):
+  from pipelines.config_loader import ConfigError  # pylint: disable=g-import-not-at-top
+  with pytest.raises((ConfigError, ValueError), match=message):
+    runners.compile_task("classification", data="gs://b/data/",
+                         overrides={"infra": {"kubeflow": kubeflow}},
+                         output_file=str(tmp_path / "p.json"))

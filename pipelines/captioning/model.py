@@ -43,6 +43,7 @@ from pipelines.captioning.transform import CAPTIONS_XF
 from pipelines.captioning.transform import IMAGE_XF
 from pipelines.captioning.transform import NUM_CAPTIONS_XF
 from pipelines.captioning.transform import vocabulary
+from pipelines.vision import distribute
 from pipelines.vision import serving
 from pipelines.vision import training
 from pipelines.vision import transform as image_transform
@@ -258,6 +259,7 @@ class CaptionServingModule(serving.ImageServingModule):
 # TFX Trainer entry point
 
 
+@distribute.distributed
 def run_fn(fn_args) -> None:
   """TFX Trainer entry point: trains the captioner on every (image, caption) pair; exports the
   serving model (decoding inside) and the Keras bundle."""

@@ -19,7 +19,7 @@ def create_pipeline(cfg: CaptioningConfig, runtime: PipelineRuntime) -> tfx.dsl.
   data = dag.data_half(TASK, cfg.data, cfg.image, runtime,
                        reader_options=cfg.text.reader_options(),
                        transform_config={"text": config_loader.to_dict(cfg.text)})
-  trainer = dag.trainer(TASK, data, cfg)
+  trainer = dag.trainer(TASK, data, cfg, runtime)
   baseline = dag.baseline_resolver()
   gate = cfg.evaluation
   evaluator = CaptionEvaluator(

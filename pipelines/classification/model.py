@@ -29,6 +29,7 @@ from pipelines.classification.config import ClassificationConfig
 from pipelines.classification.config import ImageConfig
 from pipelines.classification.config import TrainConfig
 from pipelines.vision import backbones
+from pipelines.vision import distribute
 from pipelines.vision import serving
 from pipelines.vision import training
 from pipelines.vision import transform
@@ -116,6 +117,7 @@ def export_serving_model(model: keras.Model, tft_output: tft.TFTransformOutput,
 # TFX Trainer entry point
 
 
+@distribute.distributed
 def run_fn(fn_args) -> None:
   """TFX Trainer entry point: trains on transformed examples and exports serving + Keras models."""
   cfg = config_loader.from_dict(ClassificationConfig, fn_args.custom_config["classification"])

@@ -37,6 +37,7 @@ from pipelines.detection.config import DetectionConfig
 from pipelines.detection.config import PostprocessConfig
 from pipelines.detection.config import TrainConfig
 from pipelines.vision import backbones
+from pipelines.vision import distribute
 from pipelines.vision import serving
 from pipelines.vision import training
 from pipelines.vision import transform
@@ -319,6 +320,7 @@ class DetectionServingModule(serving.ImageServingModule):
 # TFX Trainer entry point
 
 
+@distribute.distributed
 def run_fn(fn_args) -> None:
   """TFX Trainer entry point: trains on transformed examples, exports serving + Keras models."""
   cfg = config_loader.from_dict(DetectionConfig, fn_args.custom_config["detection"])

@@ -39,6 +39,7 @@ from pipelines import config_loader
 from pipelines.generative.config import GanConfig
 from pipelines.generative.config import GenerativeConfig
 from pipelines.generative.config import JudgeConfig
+from pipelines.vision import distribute
 from pipelines.vision import serving
 from pipelines.vision import training
 from pipelines.vision import transform
@@ -371,6 +372,7 @@ def real_images(fn_args, task: str, image: ImageConfig, judge_cfg: JudgeConfig,
   return RealImages(tft_output, class_names, count, train_ds, judge, accuracy)
 
 
+@distribute.distributed
 def run_fn(fn_args) -> None:
   """TFX Trainer entry point: trains the judge classifier and the GAN on the real training
   images; exports the serving model and the Keras bundle (generator + judge)."""

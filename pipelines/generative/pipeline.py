@@ -16,7 +16,7 @@ from pipelines.vision import dag
 
 def create_pipeline(cfg: GenerativeConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
   data = dag.data_half(TASK, cfg.data, cfg.image, runtime)
-  trainer = dag.trainer(TASK, data, cfg)
+  trainer = dag.trainer(TASK, data, cfg, runtime)
   baseline = dag.baseline_resolver()
   gate = cfg.evaluation
   evaluator = GenerativeEvaluator(

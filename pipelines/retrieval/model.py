@@ -27,6 +27,7 @@ from pipelines.classification import model as classification_model
 from pipelines.classification.config import TrainConfig
 from pipelines.retrieval.config import EmbeddingModelConfig
 from pipelines.retrieval.config import RetrievalConfig
+from pipelines.vision import distribute
 from pipelines.vision import embedding
 from pipelines.vision import serving
 from pipelines.vision import transform
@@ -71,6 +72,7 @@ def train_embedding(cfg: RetrievalConfig, fn_args, tft_output: tft.TFTransformOu
   return encoder, ae
 
 
+@distribute.distributed
 def run_fn(fn_args) -> None:
   """TFX Trainer entry point: trains the embedding model and exports serving + Keras models."""
   cfg = config_loader.from_dict(RetrievalConfig, fn_args.custom_config["retrieval"])

@@ -17,7 +17,7 @@ from pipelines.vision import dag
 
 def create_pipeline(cfg: RetrievalConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
   data = dag.data_half(TASK, cfg.data, cfg.image, runtime)
-  trainer = dag.trainer(TASK, data, cfg)
+  trainer = dag.trainer(TASK, data, cfg, runtime)
   indexer = IndexBuilder(
       model=trainer.outputs["model"], examples=data.ingest.outputs["examples"],
       metric=cfg.index.metric, n_trees=cfg.index.n_trees, search_k=cfg.index.search_k,

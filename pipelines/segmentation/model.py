@@ -27,6 +27,7 @@ from pipelines.segmentation import transform as seg_transform
 from pipelines.segmentation.config import SegmentationAugmentConfig
 from pipelines.segmentation.config import SegmentationConfig
 from pipelines.segmentation.config import TrainConfig
+from pipelines.vision import distribute
 from pipelines.vision import serving
 from pipelines.vision import training
 from pipelines.vision import transform
@@ -171,6 +172,7 @@ class SegmentationServingModule(serving.ImageServingModule):
 # TFX Trainer entry point
 
 
+@distribute.distributed
 def run_fn(fn_args) -> None:
   """TFX Trainer entry point: trains on transformed examples, exports serving + Keras models."""
   cfg = config_loader.from_dict(SegmentationConfig, fn_args.custom_config["segmentation"])

@@ -16,7 +16,7 @@ from pipelines.vision import dag
 def create_pipeline(cfg: SegmentationConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
   data = dag.data_half(TASK, cfg.data, cfg.image, runtime,
                        reader_options={"unannotated": cfg.data.unannotated})
-  trainer = dag.trainer(TASK, data, cfg)
+  trainer = dag.trainer(TASK, data, cfg, runtime)
   baseline = dag.baseline_resolver()
   evaluator = SegmentationEvaluator(
       model=trainer.outputs["model"], examples=data.ingest.outputs["examples"],

@@ -28,6 +28,7 @@ from components.common import keras_bundle
 from components.embedding_eval import verification
 from pipelines import config_loader
 from pipelines.similarity.config import SimilarityConfig
+from pipelines.vision import distribute
 from pipelines.vision import embedding
 from components.common import metrics
 from components.common import sampling
@@ -49,6 +50,7 @@ def choose_threshold(model: keras.Model, x: np.ndarray, y: np.ndarray, seed: int
           "pairs": int(len(same)), "chosen_on": "eval split, best pair accuracy"}
 
 
+@distribute.distributed
 def run_fn(fn_args) -> None:
   """TFX Trainer entry point: trains the embedding, picks the threshold, exports both."""
   cfg = config_loader.from_dict(SimilarityConfig, fn_args.custom_config["similarity"])

@@ -20,7 +20,7 @@ def create_pipeline(cfg: SimilarityConfig, runtime: PipelineRuntime) -> tfx.dsl.
                  "crop_size": faces.crop_size} if faces.enabled else None)
   data = dag.data_half(TASK, cfg.data, cfg.image, runtime, face_align=face_align,
                        split_by=cfg.split_by)
-  trainer = dag.trainer(TASK, data, cfg)
+  trainer = dag.trainer(TASK, data, cfg, runtime)
   evaluator = VerificationEvaluator(
       model=trainer.outputs["model"], examples=data.ingest.outputs["examples"],
       far=cfg.evaluation.far, max_positive_pairs=cfg.evaluation.max_positive_pairs,

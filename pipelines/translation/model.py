@@ -34,6 +34,7 @@ from pipelines import config_loader
 from pipelines.generative import model as generative
 from pipelines.translation.config import TranslationConfig
 from pipelines.translation.config import TranslationTrainConfig
+from pipelines.vision import distribute
 from pipelines.vision import serving
 from pipelines.vision import transform
 from pipelines.vision.config import ImageConfig
@@ -206,6 +207,7 @@ class TranslationServingModule(serving.ImageServingModule):
 # TFX Trainer entry point
 
 
+@distribute.distributed
 def run_fn(fn_args) -> None:
   """TFX Trainer entry point: trains the judge classifier and the translator on the real
   training images; exports the serving model and the Keras bundle (generator + judge)."""

@@ -17,7 +17,7 @@ from pipelines.vision import dag
 
 def create_pipeline(cfg: TranslationConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
   data = dag.data_half(TASK, cfg.data, cfg.image, runtime)
-  trainer = dag.trainer(TASK, data, cfg)
+  trainer = dag.trainer(TASK, data, cfg, runtime)
   baseline = dag.baseline_resolver()
   gate = cfg.evaluation
   evaluator = TranslationEvaluator(

@@ -29,6 +29,7 @@ from pipelines.video.config import TrainConfig
 from pipelines.video.config import VideoConfig
 from pipelines.video.transform import FRAMES_KEY
 from pipelines.video.transform import FRAMES_XF
+from pipelines.vision import distribute
 from pipelines.vision import serving
 from pipelines.vision import training
 from pipelines.vision import transform
@@ -204,6 +205,7 @@ def clip_dataset(files, data_accessor, tft_output, batch_size: int, seed: int) -
                            seed=seed, image=FRAMES_XF)
 
 
+@distribute.distributed
 def run_fn(fn_args) -> None:
   """TFX Trainer entry point: trains the video model and the single-frame baseline; exports the
   serving model and the Keras bundle."""

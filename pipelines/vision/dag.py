@@ -83,8 +83,9 @@ def data_half(task: Task, data: DataConfig, image: ImageConfig, runtime: Pipelin
   return DataHalf(ingest, statistics, schema, validator, transform)
 
 
-def trainer(task: Task, data: DataHalf, cfg) -> tfx.components.Trainer:
-  """The standard Trainer on the transformed examples, running the task's `run_fn`.
+def trainer(task: Task, data: DataHalf, cfg, runtime: PipelineRuntime) -> tfx.components.Trainer:
+  """The standard Trainer on the transformed examples, running the task's `run_fn` in its step,
+  or TFX's Vertex AI Trainer running it as a custom training job when the runtime says so.
 
   Only the config sections training reads (`task.trainer_sections`) are passed (as
   `custom_config[task.name]`), so changing a gate, the index or the export re-runs what follows
@@ -92,8 +93,11 @@ def trainer(task: Task, data: DataHalf, cfg) -> tfx.components.Trainer:
   """
   custom_config = {task.name: {s: config_loader.to_dict(getattr(cfg, s))
                                for s in task.trainer_sections},
-                   "code_version": fingerprint.of(task.run_fn)}
-  return tfx.components.Trainer(
+                   "code_version": fingerprint.of(task.run_fn),
+                   **runtime.vertex_training}
+  component = (tfx.extensions.google_cloud_ai_platform.Trainer if runtime.vertex_training
+               else tfx.components.Trainer)
+  return component(
       run_fn=task.run_fn,
       examples=data.transform.outputs["transformed_examples"],
       transform_graph=data.transform.outputs["transform_graph"],
@@ -145,7 +149,7 @@ def delivery_half(task: Task, cfg, model, model_run, blessing, evaluation, data:
 def tfma_half(task: Task, cfg, data: DataHalf, eval_config, runtime: PipelineRuntime) -> list:
   """Trainer -> TFX's Evaluator (TFMA `eval_config`, against the latest blessed model) ->
   the delivery half: the model half of tasks gated by TFMA (image and video classifiers)."""
-  trainer_node = trainer(task, data, cfg)
+  trainer_node = trainer(task, data, cfg, runtime)
   baseline = baseline_resolver()
   evaluator = tfx.components.Evaluator(
       examples=data.ingest.outputs["examples"], model=trainer_node.outputs["model"],
@@ -156,7 +160,21 @@ def tfma_half(task: Task, cfg, data: DataHalf, eval_config, runtime: PipelineRun
   return [trainer_node, baseline, evaluator, *delivery]
 
 
+def with_resources(components: list, step_resources: dict) -> list:
+  """Sets each named step's container resources (`StepResources` by component id)."""
+  ids = [c.id for c in components]
+  unknown = sorted(set(step_resources) - set(ids))
+  if unknown:
+    raise ValueError(f"infra.kubeflow.resources names no step of this pipeline: {unknown}; "
+                     f"its steps: {ids}")
+  for component in components:
+    if component.id in step_resources:
+      component.with_platform_config(step_resources[component.id].platform_config())
+  return components
+
+
 def pipeline(runtime: PipelineRuntime, components: list) -> tfx.dsl.Pipeline:
+  components = with_resources(components, runtime.step_resources)
   return tfx.dsl.Pipeline(
       pipeline_name=runtime.pipeline_name,
       pipeline_root=runtime.pipeline_root,

@@ -10,6 +10,7 @@ from tf_keras import layers
 
 from components.common import keras_bundle
 from pipelines import config_loader
+from pipelines.vision import distribute
 from pipelines.vision import serving
 from pipelines.vision import training
 from pipelines.vision import transform
@@ -28,6 +29,7 @@ class BrightnessServingModule(serving.ImageServingModule):
     return {"brightness": self.model(images, training=False)[:, 0]}
 
 
+@distribute.distributed
 def run_fn(fn_args) -> None:
   cfg = config_loader.from_dict(ToyConfig, fn_args.custom_config["toy"])
   keras.utils.set_random_seed(0)

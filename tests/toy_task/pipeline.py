@@ -11,7 +11,7 @@ from tests.toy_task.task import TASK
 
 def create_pipeline(cfg: ToyConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
   data = dag.data_half(TASK, cfg.data, cfg.image, runtime)
-  trainer = dag.trainer(TASK, data, cfg)
+  trainer = dag.trainer(TASK, data, cfg, runtime)
   evaluator = BrightnessEvaluator(
       model=trainer.outputs["model"], examples=data.ingest.outputs["examples"],
       max_mae=cfg.evaluation.max_mae, code_version=dag.code_version(BrightnessEvaluator))
