@@ -92,11 +92,32 @@ class VertexTrainingConfig:
             executor.TRAINING_ARGS_KEY: {"project": self.project, "job_spec": job_spec}}
 
 
+PLACEHOLDER_IMAGE = "gcr.io/my-project/cvpipe:latest"
+_DEPENDENCY_FLAGS = ("--sdk_container_image", "--worker_harness_container_image",
+                     "--setup_file", "--requirements_file", "--extra_package")
+
+
+def _flag_value(args: tuple[str, ...] | list[str], flag: str) -> str | None:
+  """The value of `--flag=value` or `--flag value` in `args` (the last one); None if absent."""
+  value = None
+  for i, arg in enumerate(args):
+    if arg.startswith(flag + "="):
+      value = arg.split("=", 1)[1]
+    elif arg == flag:
+      value = args[i + 1] if i + 1 < len(args) else ""
+  return value
+
+
+def is_dataflow(args) -> bool:
+  return (_flag_value(args, "--runner") or "").lower() in ("dataflow", "dataflowrunner")
+
+
 @dataclasses.dataclass(frozen=True)
 class KubeflowConfig:
   """Kubeflow V2 / Vertex AI compilation."""
-  # The container image every component runs in (built from the repo's Dockerfile).
-  image: str = "gcr.io/my-project/cvpipe:latest"
+  # The container image every component runs in (built from the repo's Dockerfile); Dataflow
+  # workers run it too (--sdk_container_image).
+  image: str = PLACEHOLDER_IMAGE
   # gs:// root for artifacts of pipelines run on Vertex AI.
   pipeline_root: str = "gs://my-bucket/cvpipe/pipeline_root"
   # TF Serving base directory the Pusher writes versions under (gs://, a PVC path, ...).
@@ -109,6 +130,35 @@ class KubeflowConfig:
   # Container resources per pipeline step, by component id (e.g. Transform, Trainer, EdgeExport;
   # `cvpipe compile` names the ids when one is unknown).
   resources: dict[str, StepResources] = dataclasses.field(default_factory=dict)
+
+  def validate(self) -> None:
+    if is_dataflow(self.beam_pipeline_args):
+      self.beam_args()  # raises when the workers would get no cvpipe code
+
+  def beam_args(self) -> tuple[str, ...]:
+    """`beam_pipeline_args`, plus, on Dataflow, the image as the workers' SDK container.
+
+    Without it TFX ships only its own `tfx_ephemeral` sdist and the workers cannot import
+    cvpipe (ImageIngest's DoFns, OpenCV, the readers); the image carries all of it and Beam's
+    worker boot. An explicit `--sdk_container_image` (or another dependency flag) is kept.
+    """
+    args = tuple(self.beam_pipeline_args)
+    if not is_dataflow(args):
+      return args
+    explicit = {flag: _flag_value(args, flag) for flag in _DEPENDENCY_FLAGS}
+    if any(value == "" for value in explicit.values()):
+      empty = [flag for flag, value in explicit.items() if value == ""]
+      raise ValueError(f"beam_pipeline_args sets {empty[0]} to nothing: Dataflow workers would "
+                       "get no cvpipe code")
+    if any(explicit.values()):
+      return args
+    if not self.image or self.image == PLACEHOLDER_IMAGE:
+      raise ValueError(
+          "the Dataflow runner needs cvpipe's image on its workers: set infra.kubeflow.image to "
+          "the image built from the Dockerfile (it becomes --sdk_container_image), or pass "
+          "--sdk_container_image in beam_pipeline_args; without it the workers cannot import "
+          "cvpipe's components")
+    return args + (f"--sdk_container_image={self.image}", "--sdk_location=container")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -75,7 +75,7 @@ def kubeflow_runtime(task: str, infra: InfraConfig, data_source: str) -> Pipelin
       # change `source` (e.g. a dated folder) or disable caching when the data changes.
       input_fingerprint="",
       metadata_path=None,
-      beam_pipeline_args=tuple(kf.beam_pipeline_args),
+      beam_pipeline_args=kf.beam_args(),
       enable_cache=infra.enable_cache,
       vertex_training=kf.training.custom_config(kf.image) if kf.training.enabled else {},
       step_resources=dict(kf.resources))

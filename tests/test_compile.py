@@ -133,3 +133,33 @@ def test_bad_cloud_settings_are_clear_errors(tmp_path, kubeflow, message):
     runners.compile_task("classification", data="gs://b/data/",
                          overrides={"infra": {"kubeflow": kubeflow}},
                          output_file=str(tmp_path / "p.json"))
+
+
+def test_dataflow_workers_get_the_image_as_their_sdk_container(spec):
+  # Every Beam step's args carry the image; TFX then builds no tfx_ephemeral sdist for them.
+  executors = spec["pipelineSpec"]["deploymentSpec"]["executors"]
+  transform = executors["Transform_executor"]["container"]["args"]
+  assert f"--sdk_container_image={IMAGE}" in transform and "--sdk_location=container" in transform
+  assert sum(f"--sdk_container_image={IMAGE}" in e["container"]["args"]
+             for e in executors.values() if "container" in e) >= 5
+
+
+@pytest.mark.parametrize("kubeflow, message", [
+    ({"beam_pipeline_args": BEAM}, "needs cvpipe's image on its workers"),  # placeholder image
+    ({"image": IMAGE, "beam_pipeline_args": [*BEAM, "--sdk_container_image="]},
+     "sets --sdk_container_image to nothing"),
+])
+def test_dataflow_without_cvpipe_on_the_workers_is_refused(tmp_path, kubeflow, message):
+  from pipelines.config_loader import ConfigError  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ConfigError, match=message):
+    runners.compile_task("classification", data="gs://b/data/",
+                         overrides={"infra": {"kubeflow": kubeflow}},
+                         output_file=str(tmp_path / "p.json"))
+
+
+def test_dataflow_keeps_an_explicit_worker_image():
+  from pipelines.infra import KubeflowConfig  # pylint: disable=g-import-not-at-top
+  own = [*BEAM, "--sdk_container_image", "eu.gcr.io/p/worker:1"]
+  assert KubeflowConfig(image=IMAGE, beam_pipeline_args=tuple(own)).beam_args() == tuple(own)
+  local = ("--runner=DirectRunner",)
+  assert KubeflowConfig(beam_pipeline_args=local).beam_args() == local
