@@ -11,6 +11,7 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -342,6 +343,26 @@ def disk_full_reason(error: BaseException, folders: list[str]) -> str | None:
   return f"no space left on device writing to {where}{tail}; free some space and rerun"
 
 
+_MISSING_MODULE = re.compile(r"No module named '((?:components|pipelines)(?:\.[\w.]+)?)'")
+
+
+def worker_import_reason(error: BaseException) -> str | None:
+  """If `error` (or what caused it) is a Beam worker that cannot import cvpipe's own modules
+  (a Flink/Spark/Dataflow/portable worker started without the cvpipe image), one line saying so
+  and what to do. None otherwise."""
+  seen, text = error, []
+  while seen is not None and len(text) < 20:
+    text.append(str(seen))
+    seen = seen.__cause__ or seen.__context__
+  match = _MISSING_MODULE.search("\n".join(text))
+  if not match:
+    return None
+  return (f"the Beam workers cannot import cvpipe (No module named '{match.group(1)}'): they "
+          "must run the cvpipe image (Dataflow: infra.kubeflow.image, passed as "
+          "--sdk_container_image; Flink/Spark/portable runners: start the SDK workers from that "
+          "image or an environment with cvpipe installed)")
+
+
 def log_path(layout: LocalLayout) -> str:
   stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
   return os.path.join(layout.logs_dir, f"run-{stamp}.log")
@@ -367,8 +388,8 @@ def run_local(pipeline, layout: LocalLayout, verbose: bool = False,
     except Exception as e:  # pylint: disable=broad-except  # every failure: one clear line
       logging.exception("the run failed")
       lines = str(e).strip().splitlines()
-      reason = disk_full_reason(e, [layout.output_dir, tempfile.gettempdir()]) or (
-          lines[0] if lines else type(e).__name__)
+      reason = (disk_full_reason(e, [layout.output_dir, tempfile.gettempdir()])
+                or worker_import_reason(e) or (lines[0] if lines else type(e).__name__))
       where = f"{progress.current} failed" if progress.current else "the run failed"
       raise RunError(f"{where}: {reason} (full log: {log_file})") from e
   return LocalRunResult(pipeline.pipeline_info.pipeline_name, layout,
