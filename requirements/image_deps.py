@@ -28,13 +28,19 @@ TOP_LEVEL = os.path.join(HERE, "cvpipe.in")
 IMAGE_LOCK = os.path.join(HERE, "lock-image.txt")
 
 # Requirements that run time never imports, with what needs them instead. Everything reachable
-# only through them (the Jupyter stack: notebook, jupyterlab, ipykernel, tornado, ...) stays out
-# of the image too.
+# only through them (the notebook and JupyterLab servers: notebook, jupyterlab, jupyter-server,
+# nbconvert, ...) stays out of the image too. ipywidgets itself stays: `import
+# tensorflow_model_analysis` swallows a failed import of it and then lacks most of its API
+# (`tfma.default_eval_shared_model`: the Evaluator fails), and it imports IPython and ipykernel.
 DEV_ONLY = {
     "pytest": "the test suite",
     "pytest-xdist": "the test suite",
-    "ipywidgets": "tensorflow-model-analysis's notebook viewers (tfma.view), not its metrics",
-    "ipython": "tensorflow-model-analysis's notebook viewers and ipywidgets",
+    "widgetsnbextension": "ipywidgets' classic-notebook extension (it requires notebook, which "
+                          "brings JupyterLab and the Jupyter server); never imported",
+}
+# Imported at run time without being required by what imports them: roots of their own.
+UNDECLARED = {
+    "ipykernel": "ipywidgets 7 imports ipykernel.comm but requires it only via widgetsnbextension",
 }
 # Pins with no wheel for the image's platform on PyPI: the Dockerfile's builder stage builds
 # them (it has build-essential; the runtime stage gets the finished venv and has no compiler).
@@ -94,7 +100,7 @@ def image_names(roots: list[str], graph: dict[str, list[str]]) -> set[str]:
   from packaging.requirements import Requirement  # pylint: disable=g-import-not-at-top
   wanted = {"tfx": {"kfp"}, "apache-beam": {"gcp"}}  # cvpipe.in's extras
   seen: dict[str, set[str]] = {}
-  todo = [(r, frozenset(wanted.get(r, ()))) for r in roots if r not in DEV_ONLY]
+  todo = [(r, frozenset(wanted.get(r, ()))) for r in [*roots, *UNDECLARED] if r not in DEV_ONLY]
   while todo:
     name, extras = todo.pop()
     if name in seen and extras <= seen[name]:
