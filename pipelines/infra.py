@@ -92,6 +92,7 @@ class VertexTrainingConfig:
             executor.TRAINING_ARGS_KEY: {"project": self.project, "job_spec": job_spec}}
 
 
+LOCAL_WORKERS = "--sdk_container_image=local-process-not-a-container"
 PLACEHOLDER_IMAGE = "gcr.io/my-project/cvpipe:latest"
 _DEPENDENCY_FLAGS = ("--sdk_container_image", "--worker_harness_container_image",
                      "--setup_file", "--requirements_file", "--extra_package")
@@ -131,10 +132,6 @@ class KubeflowConfig:
   # `cvpipe compile` names the ids when one is unknown).
   resources: dict[str, StepResources] = dataclasses.field(default_factory=dict)
 
-  def validate(self) -> None:
-    if is_dataflow(self.beam_pipeline_args):
-      self.beam_args()  # raises when the workers would get no cvpipe code
-
   def beam_args(self) -> tuple[str, ...]:
     """`beam_pipeline_args`, plus, on Dataflow, the image as the workers' SDK container.
 
@@ -171,10 +168,14 @@ class InfraConfig:
   enable_cache: bool = True
 
   def local_beam_args(self) -> list[str]:
-    # Explicit in_memory matters: with no Beam args at all TFX skips its `tfx_ephemeral` sdist,
-    # but Beam's default DirectRunner then leaves background work that cost the Trainer 30-60 s
-    # (measured side by side); the sdist (~1 s per Beam step) is the cheaper evil.
-    args = ["--runner=DirectRunner", f"--direct_running_mode={self.local.direct_running_mode}"]
+    # Explicit in_memory matters: with no Beam args at all Beam's default DirectRunner leaves
+    # background work that cost the Trainer 30-60 s (measured side by side).
+    # LOCAL_WORKERS: the DirectRunner's workers are this process (in_memory) or its children
+    # (multi_processing), which already import cvpipe and TFX; any dependency flag stops TFX
+    # from building its 52 MB `tfx_ephemeral` sdist for every Beam step (2-3 s each, and a temp
+    # folder never removed), and the DirectRunner starts no container.
+    args = ["--runner=DirectRunner", f"--direct_running_mode={self.local.direct_running_mode}",
+            LOCAL_WORKERS]
     if self.local.direct_running_mode != "in_memory":
       args.append(f"--direct_num_workers={self.local.num_workers}")
     return args + list(self.extra_beam_args)

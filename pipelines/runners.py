@@ -67,6 +67,10 @@ def local_runtime(task: str, infra: InfraConfig, layout: LocalLayout, data_sourc
 
 def kubeflow_runtime(task: str, infra: InfraConfig, data_source: str) -> PipelineRuntime:
   kf = infra.kubeflow
+  try:
+    beam_args = kf.beam_args()
+  except ValueError as e:  # checked when compiling: local runs never use these args
+    raise ConfigError(f"infra.kubeflow: {e}") from None
   return PipelineRuntime(
       pipeline_name=pipeline_name(task, infra),
       pipeline_root=kf.pipeline_root,
@@ -76,7 +80,7 @@ def kubeflow_runtime(task: str, infra: InfraConfig, data_source: str) -> Pipelin
       # change `source` (e.g. a dated folder) or disable caching when the data changes.
       input_fingerprint="",
       metadata_path=None,
-      beam_pipeline_args=kf.beam_args(),
+      beam_pipeline_args=beam_args,
       enable_cache=infra.enable_cache,
       vertex_training=kf.training.custom_config(kf.image) if kf.training.enabled else {},
       step_resources=dict(kf.resources))
@@ -424,6 +428,33 @@ def _create_pipeline(task, cfg, runtime):
   return contract.load_object(task.pipeline)(cfg, runtime)
 
 
+TEMP_DIR = ".tmp"
+
+
+@contextlib.contextmanager
+def run_temp_dir(output_dir: str) -> Iterator[str]:
+  """Points Python's and child processes' temporary folder (TFX, Beam, TF Transform and Keras
+  write there and do not all clean up) at `<output>/.tmp/<pid>` for one run, and removes it
+  after. Held under the output folder's lock, so what a killed earlier run left there is
+  removed first."""
+  base = os.path.join(output_dir, TEMP_DIR)
+  shutil.rmtree(base, ignore_errors=True)
+  path = os.path.join(base, str(os.getpid()))
+  os.makedirs(path)
+  saved = (tempfile.tempdir, os.environ.get("TMPDIR"))
+  tempfile.tempdir = path
+  os.environ["TMPDIR"] = path
+  try:
+    yield path
+  finally:
+    tempfile.tempdir = saved[0]
+    if saved[1] is None:
+      os.environ.pop("TMPDIR", None)
+    else:
+      os.environ["TMPDIR"] = saved[1]
+    shutil.rmtree(base, ignore_errors=True)
+
+
 def run_task(task_name: str, output_dir: str, data: str | None = None,
              config_path: str | None = None, overrides: dict | None = None,
              verbose: bool = False, emit: Callable[[str], None] | None = None,
@@ -439,7 +470,7 @@ def run_task(task_name: str, output_dir: str, data: str | None = None,
   """
   task, run_cfg, cfg, source = _load(task_name, config_path, overrides, data)
   layout = LocalLayout(os.path.abspath(output_dir))
-  with output_lock(layout.output_dir):
+  with output_lock(layout.output_dir), run_temp_dir(layout.output_dir):
     log_file = log_path(layout)
     with console_to_log(log_file, enabled=quiet_console and not verbose) as say:
       # Imported here: TensorFlow's and Beam's import-time messages belong in the log.

@@ -88,9 +88,19 @@ def test_retrieval_config_checks_autoencoder_sizes_and_names_bad_keys():
 
 def test_local_beam_args_name_the_direct_runner_mode():
   from pipelines.infra import InfraConfig, LocalBeamConfig
+  from pipelines.infra import LOCAL_WORKERS
   assert InfraConfig().local_beam_args() == ["--runner=DirectRunner",
-                                             "--direct_running_mode=in_memory"]
+                                             "--direct_running_mode=in_memory", LOCAL_WORKERS]
   multi = InfraConfig(local=LocalBeamConfig(direct_running_mode="multi_processing", num_workers=2))
   assert multi.local_beam_args() == ["--runner=DirectRunner",
-                                     "--direct_running_mode=multi_processing",
+                                     "--direct_running_mode=multi_processing", LOCAL_WORKERS,
                                      "--direct_num_workers=2"]
+
+
+def test_local_runs_build_no_tfx_ephemeral_package():
+  """TFX builds its sdist only for Beam args without a dependency flag (it returns them as they
+  are otherwise)."""
+  from tfx.utils import dependency_utils
+  from pipelines.infra import InfraConfig
+  args = InfraConfig().local_beam_args()
+  assert dependency_utils.make_beam_dependency_flags(args) == args

@@ -110,3 +110,21 @@ def test_a_full_disk_during_a_run_is_one_error_line_naming_the_folder(tmp_path):
       f"{out}" in err[0], err[0]
   assert "MiB free there" in err[0] and "(full log: " in err[0]
   assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_a_run_keeps_its_temporary_files_under_its_output_and_removes_them(tmp_path):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  before = tempfile.gettempdir()
+  (tmp_path / runners.TEMP_DIR / "12345").mkdir(parents=True)  # what a killed run left
+  (tmp_path / runners.TEMP_DIR / "12345" / "tfx_ephemeral.tar.gz").write_bytes(b"x")
+  with runners.run_temp_dir(str(tmp_path)) as path:
+    assert tempfile.gettempdir() == path and path.startswith(str(tmp_path / runners.TEMP_DIR))
+    assert not (tmp_path / runners.TEMP_DIR / "12345").exists()
+    made = tempfile.mkdtemp()
+    child = subprocess.run([sys.executable, "-c", "import tempfile; print(tempfile.mkdtemp())"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert made.startswith(path) and child.startswith(path)  # children (Beam workers) too
+  assert tempfile.gettempdir() == before
+  assert not (tmp_path / runners.TEMP_DIR).exists()

@@ -38,6 +38,13 @@ def test_task_kit(runs):
   kit.check_e2e(toy_task.TASK, runs, str(sorted((runs["data"] / "0").glob("*.png"))[0]), CONFIG)
 
 
+def test_runs_leave_no_temporary_files_and_build_no_tfx_package(runs):
+  out = runs["first"].layout.output_dir
+  assert not os.path.exists(os.path.join(out, runners.TEMP_DIR))
+  log = open(runs["first"].log_file).read()
+  assert "Transform" in log and "Attempting to infer TFX Python dependency" not in log
+
+
 def test_its_own_report_section_and_lower_is_better_edge_gate(runs):
   text = open(os.path.join(runs["first"].output_uri("RunReport", "report"), "report.html")).read()
   assert "Served brightness" in text and "upper bound 0.05" in text
