@@ -10,7 +10,6 @@ resource "aws_s3_bucket" "access_logs" {
   bucket = "${var.name}-access-logs-${var.region}"
   #checkov:skip=CKV_AWS_144:log bucket; replication not needed
   #checkov:skip=CKV2_AWS_62:log bucket; no event consumers
-  #checkov:skip=CKV_AWS_18:this is the access-log bucket itself
 }
 
 locals {

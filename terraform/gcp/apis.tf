@@ -7,6 +7,7 @@ resource "google_project_service" "apis" {
     "storage.googleapis.com",
     "iam.googleapis.com",
     "compute.googleapis.com",
+    "cloudkms.googleapis.com",
   ])
   service            = each.value
   disable_on_destroy = false

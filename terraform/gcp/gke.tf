@@ -1,25 +1,20 @@
-# GKE Autopilot for TF Serving (k8s/overlays/prod). Autopilot manages nodes, node pools, shielded
-# nodes, Workload Identity and auto-upgrades itself.
+# GKE Autopilot for TF Serving (k8s/overlays/prod), private nodes in network.tf's subnetwork
+# (Cloud NAT pulls TF Serving's image). Autopilot manages nodes, node pools, shielded nodes,
+# Workload Identity and auto-upgrades itself.
 resource "google_container_cluster" "serving" {
   #checkov:skip=CKV_GCP_65:Google Groups for RBAC needs a Workspace domain; set authenticator_groups_config per organisation
   #checkov:skip=CKV_GCP_66:Binary Authorization needs attestors per organisation; enable with your policy
   #checkov:skip=CKV_GCP_69:Autopilot always enables the GKE Metadata Server (Workload Identity)
-  #checkov:skip=CKV_GCP_13:Autopilot disables client certificate auth
-  #checkov:skip=CKV_GCP_21:labels are set through resource_labels
-  #checkov:skip=CKV_GCP_24:PodSecurityPolicy was removed from Kubernetes; Autopilot enforces its own pod security
-  #checkov:skip=CKV_GCP_67:Autopilot always uses shielded, COS_CONTAINERD nodes with legacy endpoints off
-  #checkov:skip=CKV_GCP_68:Autopilot always uses Secure Boot on shielded nodes
-  #checkov:skip=CKV_GCP_71:Autopilot always uses Shielded GKE nodes
-  #checkov:skip=CKV_GCP_72:Autopilot always enables integrity monitoring
-  #checkov:skip=CKV_GCP_18:Autopilot manages the node pools
-  #checkov:skip=CKV_GCP_20:master_authorized_networks_config is set below
+  #checkov:skip=CKV_GCP_21:resource_labels below always holds app = var.name; checkov cannot evaluate merge() with a variable
   #checkov:skip=CKV_GCP_12:Autopilot enforces NetworkPolicy through GKE Dataplane V2 (no network_policy block)
-  #checkov:skip=CKV_GCP_61:Autopilot manages intranode visibility; VPC flow logs belong to the subnet owner
+  #checkov:skip=CKV_GCP_61:Autopilot does not take enable_intranode_visibility; the nodes' subnetwork logs flows (network.tf)
   name                = "${var.name}-serving"
   location            = var.region
   enable_autopilot    = true
   deletion_protection = true
-  resource_labels     = var.labels
+  resource_labels     = merge({ app = var.name }, var.labels)
+  network             = google_compute_network.main.id
+  subnetwork          = google_compute_subnetwork.gke.id
   release_channel {
     channel = "REGULAR"
   }
@@ -34,7 +29,15 @@ resource "google_container_cluster" "serving" {
       display_name = "operators"
     }
   }
-  ip_allocation_policy {}
+  ip_allocation_policy {
+    cluster_secondary_range_name  = "pods"
+    services_secondary_range_name = "services"
+  }
+  master_auth {
+    client_certificate_config {
+      issue_client_certificate = false
+    }
+  }
   networking_mode = "VPC_NATIVE"
-  depends_on      = [google_project_service.apis]
+  depends_on      = [google_project_service.apis, google_compute_router_nat.nat]
 }

@@ -22,3 +22,17 @@ output "gke_cluster" {
   description = "GKE Autopilot cluster for TF Serving."
   value       = google_container_cluster.serving.name
 }
+
+output "dataflow_beam_args" {
+  description = "Append to infra.kubeflow.beam_pipeline_args: Dataflow workers in the private subnetwork, without public IPs, as the pipelines account."
+  value = [
+    "--subnetwork=regions/${var.region}/subnetworks/${google_compute_subnetwork.dataflow.name}",
+    "--no_use_public_ips",
+    "--service_account_email=${google_service_account.pipelines.email}",
+  ]
+}
+
+output "kms_key_name" {
+  description = "infra.kubeflow.kms_key_name (empty: Google-managed keys)."
+  value       = var.kms_key_name
+}

@@ -22,7 +22,13 @@ resource "google_storage_bucket" "artifacts" {
   logging {
     log_bucket = google_storage_bucket.access_logs.name
   }
-  depends_on = [google_project_service.apis]
+  dynamic "encryption" {
+    for_each = var.kms_key_name == "" ? [] : [var.kms_key_name]
+    content {
+      default_kms_key_name = encryption.value
+    }
+  }
+  depends_on = [google_project_service.apis, google_kms_crypto_key_iam_member.cmek]
 }
 
 resource "google_storage_bucket" "access_logs" {
