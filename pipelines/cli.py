@@ -78,7 +78,34 @@ def _parser() -> argparse.ArgumentParser:
                      "0: 10 * n_trees * k, -1: n_trees * k)")
   query.add_argument("--html", metavar="FILE", help="also write an HTML grid of the results")
   query.add_argument("images", nargs="+")
+
+  serve = sub.add_parser("serving-config", help="TF Serving's models.config for every task "
+                         "(stdout), or a GKE overlay's files (--overlay)")
+  serve.add_argument("--base-path", required=True, help="the Pusher's serving_dir: /models in "
+                     "k8s/base, gs://BUCKET/serving on GKE (terraform/gcp output artifacts_bucket)")
+  serve.add_argument("--overlay", metavar="DIR", help="write models.config and "
+                     "serviceaccount.yaml into this kustomize overlay (k8s/overlays/prod)")
+  serve.add_argument("--serving-account", help="with --overlay: the GCP service account TF "
+                     "Serving reads models as (terraform/gcp output serving_service_account)")
   return parser
+
+
+def _serving_config(args) -> int:
+  from pipelines import serving_config  # pylint: disable=g-import-not-at-top
+  from pipelines.config_loader import ConfigError  # pylint: disable=g-import-not-at-top
+  if not args.overlay:
+    sys.stdout.write(serving_config.models_config(args.base_path))
+    return 0
+  if not args.serving_account:
+    raise ConfigError("--overlay needs --serving-account (terraform/gcp output "
+                      "serving_service_account)")
+  try:
+    written = serving_config.write_overlay(args.overlay, args.base_path, args.serving_account)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  for path in written:
+    print(f"wrote {path}")
+  return 0
 
 
 def _run(args) -> int:
@@ -243,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
   from pipelines.runners import RunError  # pylint: disable=g-import-not-at-top
   try:
     return {"run": _run, "compile": _compile, "submit": _submit, "predict": _predict,
-            "query": _query}[args.command](args)
+            "query": _query, "serving-config": _serving_config}[args.command](args)
   except (ConfigError, IngestError, CloudError, QueryError, PredictError, RunError,
           FileNotFoundError) as e:
     print(f"cvpipe: error: {e}", file=sys.stderr)

@@ -1,4 +1,5 @@
-# EKS for Kubeflow Pipelines and TF Serving (k8s/ manifests).
+# EKS for TF Serving (k8s/ manifests) of models cvpipe pushed to S3. Pipelines do not run here:
+# the compiled spec needs Vertex AI Pipelines (its resolvers query Vertex ML Metadata).
 resource "aws_iam_role" "cluster" {
   name = "${var.name}-eks-cluster"
   assume_role_policy = jsonencode({
@@ -91,12 +92,6 @@ locals {
       s3      = ["s3:GetObject", "s3:ListBucket"]
       objects = "${aws_s3_bucket.artifacts.arn}/serving/*"
       kms     = ["kms:Decrypt"]
-    }
-    pipelines = {
-      subject = "system:serviceaccount:${var.pipelines_namespace}:*"
-      s3      = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"]
-      objects = "${aws_s3_bucket.artifacts.arn}/*"
-      kms     = ["kms:Decrypt", "kms:GenerateDataKey"]
     }
   }
 }

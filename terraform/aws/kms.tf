@@ -1,5 +1,5 @@
 resource "aws_kms_key" "cvpipe" {
-  description             = "${var.name}: S3 artifacts, ECR images, EKS secrets"
+  description             = "${var.name}: S3 models, EKS secrets"
   enable_key_rotation     = true
   deletion_window_in_days = 30
   policy = jsonencode({

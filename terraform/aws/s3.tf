@@ -3,7 +3,7 @@
 resource "aws_s3_bucket" "artifacts" {
   bucket = "${var.name}-artifacts-${var.region}"
   #checkov:skip=CKV_AWS_144:cross-region replication is a per-deployment choice, not a default
-  #checkov:skip=CKV2_AWS_62:no event consumers; pipelines poll ML Metadata instead
+  #checkov:skip=CKV2_AWS_62:no event consumers; TF Serving polls the serving prefix for new versions
 }
 
 resource "aws_s3_bucket" "access_logs" {

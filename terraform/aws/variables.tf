@@ -23,7 +23,7 @@ variable "vpc_cidr" {
 }
 
 variable "cluster_version" {
-  description = "EKS Kubernetes version (Kubeflow Pipelines and TF Serving run on it)."
+  description = "EKS Kubernetes version (TF Serving runs on it)."
   type        = string
   default     = "1.31"
 }
@@ -56,12 +56,6 @@ variable "serving_namespace" {
   description = "Kubernetes namespace of TF Serving (k8s/overlays/*)."
   type        = string
   default     = "cvpipe"
-}
-
-variable "pipelines_namespace" {
-  description = "Kubernetes namespace of Kubeflow Pipelines."
-  type        = string
-  default     = "kubeflow"
 }
 
 variable "tags" {

@@ -51,8 +51,11 @@ def test_aws_plans_with_dummy_credentials(aws_dir, tmp_path):
   shown = _terraform("show", "-json", str(plan), cwd=TF / "aws", env=env)
   changes = json.loads(shown.stdout)["resource_changes"]
   types = {c["type"] for c in changes}
-  assert {"aws_s3_bucket", "aws_ecr_repository", "aws_eks_cluster", "aws_eks_node_group",
-          "aws_iam_role"} <= types
+  assert {"aws_s3_bucket", "aws_eks_cluster", "aws_eks_node_group", "aws_iam_role"} <= types
+  # Scoped to serving: the compiled pipelines need Vertex AI, so nothing here runs them.
+  roles = {c["change"]["after"]["name"] for c in changes if c["type"] == "aws_iam_role"}
+  assert "cvpipe-serving" in roles and not any("pipelines" in r for r in roles)
+  assert "aws_ecr_repository" not in types
   assert all(c["change"]["actions"] == ["create"] for c in changes)
 
 
