@@ -43,11 +43,12 @@ def _parser() -> argparse.ArgumentParser:
   comp = sub.add_parser("compile", help="compile a task pipeline for an orchestrator")
   comp.add_argument("task", choices=tasks.names())
   comp.add_argument("--target", choices=["kubeflow"], default="kubeflow",
-                    help="kubeflow: Kubeflow Pipelines V2 / Vertex AI pipeline JSON")
+                    help="kubeflow: Kubeflow Pipelines V2 / Vertex AI pipeline (YAML)")
   comp.add_argument("--config", help="YAML overrides; `infra.kubeflow` sets image, "
                     "pipeline_root, serving_dir and Dataflow beam_pipeline_args")
   comp.add_argument("--data", help="data source the compiled pipeline reads (e.g. gs://...)")
-  comp.add_argument("--output", help="pipeline JSON path (default: <pipeline name>.json)")
+  comp.add_argument("--output", help="pipeline file (default: <pipeline name>.yaml, a KFP "
+                    "PipelineSpec; .json: TFX's deprecated PipelineJob JSON)")
 
   subm = sub.add_parser("submit", help="compile and submit a task pipeline to Vertex AI")
   subm.add_argument("task", choices=tasks.names())
@@ -202,12 +203,13 @@ def _submit(args) -> int:
   run_cfg = tasks.get(args.task).load_config(args.config, None)
   with tempfile.TemporaryDirectory() as tmp:
     template = runners.compile_task(args.task, data=args.data, config_path=args.config,
-                                    output_file=os.path.join(tmp, "pipeline.json"))
+                                    output_file=os.path.join(tmp, "pipeline.yaml"))
     name = cloud.submit_vertex(
         template, project=args.project, region=args.region,
         pipeline_root=run_cfg.infra.kubeflow.pipeline_root,
         display_name=runners.pipeline_name(args.task, run_cfg.infra),
-        service_account=args.service_account, enable_caching=not args.no_cache)
+        service_account=args.service_account, enable_caching=not args.no_cache,
+        kms_key_name=run_cfg.infra.kubeflow.kms_key_name)
   print(f"submitted {name}")
   return 0
 

@@ -29,8 +29,9 @@ def _credentials():
 
 def submit_vertex(template_path: str, project: str, region: str, pipeline_root: str,
                   display_name: str, service_account: str | None = None,
-                  enable_caching: bool = True, labels: dict[str, str] | None = None) -> str:
-  """Submits a compiled Kubeflow V2 pipeline JSON as a Vertex AI PipelineJob.
+                  enable_caching: bool = True, labels: dict[str, str] | None = None,
+                  kms_key_name: str = "") -> str:
+  """Submits a compiled Kubeflow V2 pipeline (YAML or JSON) as a Vertex AI PipelineJob.
 
   Returns:
     The job's resource name.
@@ -44,7 +45,8 @@ def submit_vertex(template_path: str, project: str, region: str, pipeline_root: 
     job = aiplatform.PipelineJob(
         display_name=display_name, template_path=template_path, pipeline_root=pipeline_root,
         project=project, location=region, credentials=credentials,
-        enable_caching=enable_caching, labels=labels or {})
+        enable_caching=enable_caching, labels=labels or {},
+        encryption_spec_key_name=kms_key_name or None)
     job.submit(service_account=service_account)
   except api_exceptions.GoogleAPICallError as e:
     raise CloudError(f"Vertex AI rejected the pipeline job: {e}") from None

@@ -72,7 +72,7 @@ class VertexTrainingConfig:
     if self.enabled and not self.project:
       raise ValueError("training.project is required when training.enabled is true")
 
-  def custom_config(self, image: str) -> dict:
+  def custom_config(self, image: str, kms_key_name: str = "") -> dict:
     """The Trainer's custom_config keys that send it to Vertex AI (TFX's documented keys)."""
     from tfx.extensions.google_cloud_ai_platform import constants  # pylint: disable=g-import-not-at-top
     from tfx.extensions.google_cloud_ai_platform.trainer import executor  # pylint: disable=g-import-not-at-top
@@ -87,9 +87,12 @@ class VertexTrainingConfig:
     job_spec = {"worker_pool_specs": pools}
     if self.service_account:
       job_spec["service_account"] = self.service_account
+    job = {"project": self.project, "job_spec": job_spec}
+    if kms_key_name:
+      job["encryption_spec"] = {"kms_key_name": kms_key_name}
     return {constants.ENABLE_VERTEX_KEY: True,
             constants.VERTEX_REGION_KEY: self.region,
-            executor.TRAINING_ARGS_KEY: {"project": self.project, "job_spec": job_spec}}
+            executor.TRAINING_ARGS_KEY: job}
 
 
 LOCAL_WORKERS = "--sdk_container_image=local-process-not-a-container"
@@ -131,6 +134,9 @@ class KubeflowConfig:
   # Container resources per pipeline step, by component id (e.g. Transform, Trainer, EdgeExport;
   # `cvpipe compile` names the ids when one is unknown).
   resources: dict[str, StepResources] = dataclasses.field(default_factory=dict)
+  # Customer-managed key for Vertex AI pipeline jobs and training jobs
+  # (projects/P/locations/L/keyRings/R/cryptoKeys/K; terraform/gcp output kms_key_name).
+  kms_key_name: str = ""
 
   def beam_args(self) -> tuple[str, ...]:
     """`beam_pipeline_args`, plus, on Dataflow, the image as the workers' SDK container.

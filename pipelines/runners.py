@@ -82,8 +82,10 @@ def kubeflow_runtime(task: str, infra: InfraConfig, data_source: str) -> Pipelin
       metadata_path=None,
       beam_pipeline_args=beam_args,
       enable_cache=infra.enable_cache,
-      vertex_training=kf.training.custom_config(kf.image) if kf.training.enabled else {},
-      step_resources=dict(kf.resources))
+      vertex_training=(kf.training.custom_config(kf.image, kf.kms_key_name)
+                       if kf.training.enabled else {}),
+      step_resources=dict(kf.resources),
+      data_as_parameter=True)
 
 
 class RunError(RuntimeError):
@@ -403,15 +405,58 @@ def run_local(pipeline, layout: LocalLayout, verbose: bool = False,
 
 
 def compile_kubeflow(pipeline, image: str, output_file: str) -> str:
-  """Writes the Kubeflow V2 / Vertex AI pipeline JSON for `pipeline`, run in `image`."""
+  """Writes the Kubeflow V2 / Vertex AI pipeline for `pipeline`, run in `image`: a PipelineSpec
+  YAML (`.yaml`/`.yml`: what KFP registries, Vertex AI and open-source KFP take; the runtime
+  parameters' defaults and the pipeline root are in it) or TFX's PipelineJob JSON (deprecated
+  by TFX 1.16, kept for older tooling)."""
+  import json  # pylint: disable=g-import-not-at-top
+  import yaml  # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
   out_dir = os.path.dirname(os.path.abspath(output_file))
   os.makedirs(out_dir, exist_ok=True)
   runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
       config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
       output_dir=out_dir, output_filename=os.path.basename(output_file))
-  runner.run(pipeline, write_out=True)
-  return os.path.join(out_dir, os.path.basename(output_file))
+  job = runner.run(pipeline, parameter_values=runtime_parameter_defaults(pipeline),
+                   write_out=False)
+  path = os.path.join(out_dir, os.path.basename(output_file))
+  with open(path, "w") as f:
+    if path.endswith((".yaml", ".yml")):
+      f.write(f"# cvpipe pipeline {pipeline.pipeline_info.pipeline_name}, compiled by TFX "
+              "KubeflowV2DagRunner\n")
+      yaml.safe_dump(pipeline_spec(job), f, sort_keys=True)
+    else:
+      json.dump(job, f, sort_keys=True)
+  return path
+
+
+def pipeline_spec(job: dict) -> dict:
+  """The PipelineSpec of TFX's PipelineJob dict, with what its runtimeConfig held: the pipeline
+  root as `defaultPipelineRoot` and each runtime parameter's default as its `defaultValue`."""
+  import copy  # pylint: disable=g-import-not-at-top
+  spec = copy.deepcopy(job["pipelineSpec"])
+  runtime = job.get("runtimeConfig", {})
+  if runtime.get("gcsOutputDirectory"):
+    spec["defaultPipelineRoot"] = runtime["gcsOutputDirectory"]
+  values = {**{k: next(iter(v.values())) for k, v in runtime.get("parameters", {}).items()},
+            **runtime.get("parameterValues", {})}
+  inputs = spec["root"].get("inputDefinitions", {}).get("parameters", {})
+  for name, value in values.items():
+    inputs[name]["defaultValue"] = value
+    inputs[name]["isOptional"] = True
+  return spec
+
+
+def runtime_parameter_defaults(pipeline) -> dict:
+  """{name: default} of every RuntimeParameter of `pipeline`'s components: the values a run of
+  the compiled pipeline uses unless it is given others (TFX leaves them out otherwise)."""
+  from tfx.orchestration import data_types  # pylint: disable=g-import-not-at-top
+  defaults = {}
+  for component in pipeline.components:
+    for value in getattr(component, "exec_properties", {}).values():
+      if isinstance(value, data_types.RuntimeParameter) and value.default is not None:
+        defaults[value.name] = value.default
+  return defaults
 
 
 def _load(task_name: str, config_path: str | None, overrides: dict | None, data: str | None):
@@ -491,14 +536,15 @@ def run_task(task_name: str, output_dir: str, data: str | None = None,
 
 def compile_task(task_name: str, data: str | None = None, config_path: str | None = None,
                  overrides: dict | None = None, output_file: str | None = None) -> str:
-  """Compiles a task's pipeline to Kubeflow V2 / Vertex JSON; returns the file written."""
+  """Compiles a task's pipeline for Kubeflow V2 / Vertex AI (YAML PipelineSpec, or PipelineJob
+  JSON for a .json `output_file`); returns the file written."""
   task, run_cfg, cfg, source = _load(task_name, config_path, overrides, data)
   if not source:
     raise ConfigError("compile needs a data source the cluster can read: --data gs://... or "
                      f"{task_name}.data.source in the config")
   runtime = kubeflow_runtime(task_name, run_cfg.infra, source)
   return compile_kubeflow(_create_pipeline(task, cfg, runtime), run_cfg.infra.kubeflow.image,
-                          output_file or f"{runtime.pipeline_name}.json")
+                          output_file or f"{runtime.pipeline_name}.yaml")
 
 
 def publish_outputs(result: LocalRunResult, destination: str, client=None) -> list[str]:

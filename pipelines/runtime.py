@@ -24,6 +24,16 @@ class PipelineRuntime:
   # (`pipelines.infra.StepResources`).
   vertex_training: dict = dataclasses.field(default_factory=dict)
   step_resources: dict = dataclasses.field(default_factory=dict)
+  # Kubeflow / Vertex: the data source is the compiled pipeline's runtime parameter `data`
+  # (default `data_source`), so a schedule or a run can point at new data without a recompile.
+  data_as_parameter: bool = False
+
+  def ingest_source(self):
+    """What ImageIngest reads: the source, or the `data` runtime parameter defaulting to it."""
+    if not self.data_as_parameter:
+      return self.data_source
+    from tfx.orchestration import data_types  # pylint: disable=g-import-not-at-top
+    return data_types.RuntimeParameter(name="data", ptype=str, default=self.data_source)
 
   def serving_model_dir(self, model_name: str) -> str:
     return os.path.join(self.serving_dir, model_name)

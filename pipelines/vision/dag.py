@@ -63,7 +63,7 @@ def data_half(task: Task, data: DataConfig, image: ImageConfig, runtime: Pipelin
   ExampleValidator -> Transform (the task's preprocessing_fn, whose `custom_config` holds the
   image section and any task sections in `transform_config`)."""
   ingest = ImageIngest(
-      source=runtime.data_source,
+      source=runtime.ingest_source(),
       reader=reader_for(task, data, runtime.data_source),
       labels=data.labels, train_percent=data.train_percent,
       max_file_bytes=data.max_file_bytes, max_pixels=data.max_pixels,
