@@ -51,15 +51,27 @@ def _parser() -> argparse.ArgumentParser:
                     "PipelineSpec; .json: TFX's deprecated PipelineJob JSON)")
 
   subm = sub.add_parser("submit", help="compile and submit a task pipeline to Vertex AI")
-  subm.add_argument("task", choices=tasks.names())
+  sched = sub.add_parser("schedule", help="compile a task pipeline and schedule it on Vertex AI")
+  for p in (subm, sched):
+    p.add_argument("task", choices=tasks.names())
+    p.add_argument("--project", required=True, help="GCP project id")
+    p.add_argument("--region", required=True, help="Vertex AI region, e.g. europe-west4")
+    p.add_argument("--config", help="YAML overrides (infra.kubeflow: image, pipeline_root, ...)")
+    p.add_argument("--data", help="data source the pipeline reads (gs://...): the default of its "
+                   "runtime parameter `data`")
+    p.add_argument("--service-account", help="service account the job runs as "
+                   "(terraform/gcp output pipelines_service_account)")
+    p.add_argument("--registry", metavar="URL", help="first upload the pipeline YAML to this "
+                   "Artifact Registry KFP repository (https://REGION-kfp.pkg.dev/PROJECT/REPO: "
+                   "terraform/gcp output pipeline_template_registry) and run it from there")
+    p.add_argument("--tag", action="append", default=[], help="registry tag (repeatable; "
+                   "default: latest)")
   subm.add_argument("--target", choices=["vertex"], default="vertex")
-  subm.add_argument("--project", required=True, help="GCP project id")
-  subm.add_argument("--region", required=True, help="Vertex AI region, e.g. europe-west4")
-  subm.add_argument("--config", help="YAML overrides (infra.kubeflow: image, pipeline_root, ...)")
-  subm.add_argument("--data", help="data source the pipeline reads (gs://...)")
-  subm.add_argument("--service-account", help="service account the job runs as "
-                    "(terraform/gcp output pipelines_service_account)")
   subm.add_argument("--no-cache", action="store_true", help="disable Vertex AI step caching")
+  sched.add_argument("--cron", required=True, help='when to run, e.g. "TZ=Europe/Berlin 0 3 * * 1"')
+  sched.add_argument("--run-data", metavar="GS_URI", help="the `data` each scheduled run reads "
+                     "(default: --data)")
+  sched.add_argument("--max-concurrent-runs", type=int, default=1)
 
   pred = sub.add_parser("predict", help="answer a TF Serving REST predict request locally")
   pred.add_argument("--model", required=True,
@@ -195,6 +207,21 @@ def _compile(args) -> int:
   return 0
 
 
+def _template(args, run_cfg, tmp: str) -> str:
+  """Compiles the task's pipeline YAML into `tmp`; with --registry, uploads it and returns its
+  registry URI instead."""
+  from pipelines import cloud  # pylint: disable=g-import-not-at-top
+  from pipelines import runners  # pylint: disable=g-import-not-at-top
+  template = runners.compile_task(args.task, data=args.data, config_path=args.config,
+                                  output_file=os.path.join(tmp, "pipeline.yaml"))
+  if not args.registry:
+    return template
+  uri = cloud.upload_template(template, args.registry, args.tag or ["latest"],
+                              description=f"cvpipe {args.task}")
+  print(f"uploaded {uri}")
+  return uri
+
+
 def _submit(args) -> int:
   import tempfile  # pylint: disable=g-import-not-at-top
   from pipelines import cloud  # pylint: disable=g-import-not-at-top
@@ -202,15 +229,31 @@ def _submit(args) -> int:
   from pipelines import tasks  # pylint: disable=g-import-not-at-top
   run_cfg = tasks.get(args.task).load_config(args.config, None)
   with tempfile.TemporaryDirectory() as tmp:
-    template = runners.compile_task(args.task, data=args.data, config_path=args.config,
-                                    output_file=os.path.join(tmp, "pipeline.yaml"))
     name = cloud.submit_vertex(
-        template, project=args.project, region=args.region,
+        _template(args, run_cfg, tmp), project=args.project, region=args.region,
         pipeline_root=run_cfg.infra.kubeflow.pipeline_root,
         display_name=runners.pipeline_name(args.task, run_cfg.infra),
         service_account=args.service_account, enable_caching=not args.no_cache,
         kms_key_name=run_cfg.infra.kubeflow.kms_key_name)
   print(f"submitted {name}")
+  return 0
+
+
+def _schedule(args) -> int:
+  import tempfile  # pylint: disable=g-import-not-at-top
+  from pipelines import cloud  # pylint: disable=g-import-not-at-top
+  from pipelines import runners  # pylint: disable=g-import-not-at-top
+  from pipelines import tasks  # pylint: disable=g-import-not-at-top
+  run_cfg = tasks.get(args.task).load_config(args.config, None)
+  with tempfile.TemporaryDirectory() as tmp:
+    name = cloud.schedule_vertex(
+        _template(args, run_cfg, tmp), project=args.project, region=args.region,
+        pipeline_root=run_cfg.infra.kubeflow.pipeline_root,
+        display_name=runners.pipeline_name(args.task, run_cfg.infra), cron=args.cron,
+        service_account=args.service_account, max_concurrent_runs=args.max_concurrent_runs,
+        parameter_values={"data": args.run_data} if args.run_data else None,
+        kms_key_name=run_cfg.infra.kubeflow.kms_key_name)
+  print(f"scheduled {name} ({args.cron})")
   return 0
 
 
@@ -272,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
   from pipelines.runners import RunError  # pylint: disable=g-import-not-at-top
   try:
     return {"run": _run, "compile": _compile, "submit": _submit, "predict": _predict,
-            "query": _query, "serving-config": _serving_config}[args.command](args)
+            "query": _query, "serving-config": _serving_config,
+            "schedule": _schedule}[args.command](args)
   except (ConfigError, IngestError, CloudError, QueryError, PredictError, RunError,
           FileNotFoundError) as e:
     print(f"cvpipe: error: {e}", file=sys.stderr)

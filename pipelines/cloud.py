@@ -53,6 +53,59 @@ def submit_vertex(template_path: str, project: str, region: str, pipeline_root: 
   return job.resource_name
 
 
+def upload_template(template_path: str, registry: str, tags: list[str],
+                    description: str = "", client=None) -> str:
+  """Uploads a compiled pipeline YAML to an Artifact Registry KFP repository
+  (https://REGION-kfp.pkg.dev/PROJECT/REPO: terraform/gcp output pipeline_template_registry).
+
+  Returns:
+    The template's URI in the registry (`<registry>/<package>/<version>`), which a PipelineJob or
+    a schedule can run.
+  Raises:
+    CloudError: a registry that is not an https KFP repository, no credentials, or a refusal.
+  """
+  import requests  # pylint: disable=g-import-not-at-top
+  if not registry.startswith("https://") or "-kfp.pkg.dev/" not in registry:
+    raise CloudError(f"{registry!r} is not an Artifact Registry KFP repository "
+                     "(https://REGION-kfp.pkg.dev/PROJECT/REPO)")
+  if client is None:
+    from kfp import registry as kfp_registry  # pylint: disable=g-import-not-at-top
+    client = kfp_registry.RegistryClient(host=registry, auth=_credentials())
+  try:
+    package, version = client.upload_pipeline(file_name=template_path, tags=tags or None,
+                                              extra_headers={"description": description}
+                                              if description else None)
+  except requests.HTTPError as e:
+    raise CloudError(f"the registry {registry} refused the pipeline: {e}") from None
+  return f"{registry.rstrip('/')}/{package}/{version}"
+
+
+def schedule_vertex(template_path: str, project: str, region: str, pipeline_root: str,
+                    display_name: str, cron: str, service_account: str | None = None,
+                    max_concurrent_runs: int = 1, parameter_values: dict | None = None,
+                    kms_key_name: str = "") -> str:
+  """Creates a Vertex AI pipeline schedule (cron, e.g. "TZ=Europe/Berlin 0 3 * * *") that runs
+  the template (a file or a registry URI) with `parameter_values` (e.g. {"data": gs://...}).
+
+  Returns:
+    The schedule's resource name.
+  """
+  from google.api_core import exceptions as api_exceptions  # pylint: disable=g-import-not-at-top
+  credentials = _credentials()
+  from google.cloud import aiplatform  # pylint: disable=g-import-not-at-top
+  try:
+    job = aiplatform.PipelineJob(
+        display_name=display_name, template_path=template_path, pipeline_root=pipeline_root,
+        project=project, location=region, credentials=credentials,
+        parameter_values=parameter_values or {}, encryption_spec_key_name=kms_key_name or None)
+    schedule = job.create_schedule(cron=cron, display_name=f"{display_name}-schedule",
+                                   max_concurrent_run_count=max_concurrent_runs,
+                                   service_account=service_account)
+  except api_exceptions.GoogleAPICallError as e:
+    raise CloudError(f"Vertex AI rejected the schedule: {e}") from None
+  return schedule.resource_name
+
+
 def split_gs_uri(uri: str) -> tuple[str, str]:
   if not uri.startswith("gs://") or len(uri) <= 5:
     raise CloudError(f"{uri!r} is not a gs://bucket[/prefix] URI")

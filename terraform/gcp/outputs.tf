@@ -36,3 +36,8 @@ output "kms_key_name" {
   description = "infra.kubeflow.kms_key_name (empty: Google-managed keys)."
   value       = var.kms_key_name
 }
+
+output "pipeline_template_registry" {
+  description = "cvpipe submit/schedule --registry: the KFP repository of compiled pipeline templates."
+  value       = "https://${var.region}-kfp.pkg.dev/${var.project}/${google_artifact_registry_repository.templates.repository_id}"
+}
