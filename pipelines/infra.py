@@ -117,6 +117,38 @@ def is_dataflow(args) -> bool:
 
 
 @dataclasses.dataclass(frozen=True)
+class VertexEndpointConfig:
+  """Also push the blessed model to a Vertex AI Endpoint (TFX's `google_cloud_ai_platform.Pusher`:
+  Model.upload of the pushed SavedModel, deploy with all traffic), beside the TF Serving folder."""
+  enabled: bool = False
+  project: str = ""
+  region: str = "us-central1"
+  endpoint_name: str = "cvpipe"  # created when missing
+  machine_type: str = "n1-standard-4"
+  min_replica_count: int = 1
+  max_replica_count: int = 2
+  # Vertex AI's prebuilt TensorFlow 2 serving image (serving_default of the SavedModel).
+  serving_image: str = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
+
+  def validate(self) -> None:
+    if self.enabled and not self.project:
+      raise ValueError("endpoint.project is required when endpoint.enabled is true")
+    if not 1 <= self.min_replica_count <= self.max_replica_count:
+      raise ValueError("need 1 <= min_replica_count <= max_replica_count")
+
+  def custom_config(self) -> dict:
+    """TFX's Vertex Pusher custom_config keys."""
+    from tfx.extensions.google_cloud_ai_platform import constants  # pylint: disable=g-import-not-at-top
+    return {constants.ENABLE_VERTEX_KEY: True,
+            constants.VERTEX_REGION_KEY: self.region,
+            constants.VERTEX_CONTAINER_IMAGE_URI_KEY: self.serving_image,
+            constants.SERVING_ARGS_KEY: {
+                "project": self.project, "endpoint_name": self.endpoint_name,
+                "machine_type": self.machine_type, "min_replica_count": self.min_replica_count,
+                "max_replica_count": self.max_replica_count}}
+
+
+@dataclasses.dataclass(frozen=True)
 class KubeflowConfig:
   """Kubeflow V2 / Vertex AI compilation."""
   # The container image every component runs in (built from the repo's Dockerfile); Dataflow
@@ -134,6 +166,8 @@ class KubeflowConfig:
   # Container resources per pipeline step, by component id (e.g. Transform, Trainer, EdgeExport;
   # `cvpipe compile` names the ids when one is unknown).
   resources: dict[str, StepResources] = dataclasses.field(default_factory=dict)
+  # Also deploy the blessed model to a Vertex AI Endpoint.
+  endpoint: VertexEndpointConfig = dataclasses.field(default_factory=VertexEndpointConfig)
   # Customer-managed key for Vertex AI pipeline jobs and training jobs
   # (projects/P/locations/L/keyRings/R/cryptoKeys/K; terraform/gcp output kms_key_name).
   kms_key_name: str = ""

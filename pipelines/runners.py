@@ -85,7 +85,8 @@ def kubeflow_runtime(task: str, infra: InfraConfig, data_source: str) -> Pipelin
       vertex_training=(kf.training.custom_config(kf.image, kf.kms_key_name)
                        if kf.training.enabled else {}),
       step_resources=dict(kf.resources),
-      data_as_parameter=True)
+      data_as_parameter=True,
+      vertex_endpoint=kf.endpoint.custom_config() if kf.endpoint.enabled else {})
 
 
 class RunError(RuntimeError):

@@ -27,6 +27,9 @@ class PipelineRuntime:
   # Kubeflow / Vertex: the data source is the compiled pipeline's runtime parameter `data`
   # (default `data_source`), so a schedule or a run can point at new data without a recompile.
   data_as_parameter: bool = False
+  # Kubeflow / Vertex: TFX's Vertex Pusher custom_config when the blessed model also goes to a
+  # Vertex AI Endpoint ({}: TF Serving folder only).
+  vertex_endpoint: dict = dataclasses.field(default_factory=dict)
 
   def ingest_source(self):
     """What ImageIngest reads: the source, or the `data` runtime parameter defaulting to it."""

@@ -86,8 +86,7 @@ def test_vertex_training_job_and_step_resources_golden(vertex_spec, update_golde
 def test_trainer_runs_as_a_vertex_custom_job_with_worker_pools(vertex_spec):
   executors = vertex_spec["pipelineSpec"]["deploymentSpec"]["executors"]
   trainer = executors["Trainer_executor"]["container"]
-  assert ("tfx.extensions.google_cloud_ai_platform.trainer.executor.GenericExecutor"
-          in trainer["args"])
+  assert "components.trainer.component.VertexExecutor" in trainer["args"]
   tasks = vertex_spec["pipelineSpec"]["root"]["dag"]["tasks"]
   config = json.loads(tasks["Trainer"]["inputs"]["parameters"]["custom_config"][
       "runtimeValue"]["constantValue"]["stringValue"])
@@ -118,7 +117,7 @@ def test_steps_get_their_resources(vertex_spec):
 
 def test_local_trainer_unchanged_without_vertex_training(spec):
   trainer = spec["pipelineSpec"]["deploymentSpec"]["executors"]["Trainer_executor"]["container"]
-  assert "tfx.components.trainer.executor.GenericExecutor" in trainer["args"]
+  assert "components.trainer.component.Executor" in trainer["args"]
 
 
 @pytest.mark.parametrize("kubeflow, message", [
@@ -186,3 +185,38 @@ def test_yaml_pipeline_spec_carries_the_data_parameter_and_loads_in_vertex(tmp_p
     runtime = job.to_dict()["runtimeConfig"]
     assert json.dumps(runtime).count("gs://b/2026-11-25/") == expected, runtime
     assert runtime["gcsOutputDirectory"] == "gs://b/root"
+
+
+def test_epochs_and_learning_rate_are_runtime_parameters(spec):
+  params = spec["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]
+  assert set(params) == {"data", "epochs", "learning_rate"}
+  trainer = spec["pipelineSpec"]["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]
+  assert trainer["epochs"] == {"componentInputParameter": "epochs"}
+  assert trainer["learning_rate"] == {"componentInputParameter": "learning_rate"}
+  defaults = spec["runtimeConfig"]["parameters"]
+  assert defaults["epochs"] == {"intValue": "30"}  # the configured train.epochs
+  assert defaults["learning_rate"] == {"doubleValue": 0.001}
+
+
+def test_blessed_model_also_goes_to_a_vertex_endpoint(tmp_path):
+  endpoint = {"enabled": True, "project": "p", "region": "europe-west4",
+              "endpoint_name": "digits", "machine_type": "n1-standard-2"}
+  path = runners.compile_task("classification", data="gs://b/data/", output_file=str(
+      tmp_path / "p.json"), overrides={"infra": {"kubeflow": {"endpoint": endpoint}}})
+  spec = json.load(open(path))["pipelineSpec"]
+  task = spec["root"]["dag"]["tasks"]["VertexEndpointPusher"]
+  # Gated like the TF Serving push: the evaluator's blessing and the serving check's.
+  assert set(task["inputs"]["artifacts"]) == {"model", "model_blessing", "infra_blessing"}
+  config = json.loads(task["inputs"]["parameters"]["custom_config"]["runtimeValue"][
+      "constantValue"]["stringValue"])
+  assert config["ai_platform_vertex_region"] == "europe-west4"
+  assert config["ai_platform_serving_args"]["endpoint_name"] == "digits"
+  assert config["ai_platform_serving_args"]["machine_type"] == "n1-standard-2"
+  assert "tf2-cpu" in config["ai_platform_vertex_container_image_uri"]
+  executor = spec["deploymentSpec"]["executors"]["VertexEndpointPusher_executor"]["container"]
+  assert "tfx.extensions.google_cloud_ai_platform.pusher.executor.Executor" in executor["args"]
+  # Off by default: no endpoint step.
+  plain = runners.compile_task("classification", data="gs://b/data/",
+                               output_file=str(tmp_path / "q.json"))
+  assert "VertexEndpointPusher" not in json.load(open(plain))["pipelineSpec"]["root"]["dag"][
+      "tasks"]

@@ -18,6 +18,8 @@ from components.edge_export.component import EdgeExport
 from components.image_ingest import readers
 from components.image_ingest.component import ImageIngest
 from components.run_report.component import RunReport
+from components.trainer.component import Trainer
+from components.trainer.component import VertexTrainer
 from components.serving_check.component import ServingCheck
 from pipelines import config_loader
 from pipelines.runtime import PipelineRuntime
@@ -83,28 +85,35 @@ def data_half(task: Task, data: DataConfig, image: ImageConfig, runtime: Pipelin
   return DataHalf(ingest, statistics, schema, validator, transform)
 
 
-def trainer(task: Task, data: DataHalf, cfg, runtime: PipelineRuntime) -> tfx.components.Trainer:
-  """The standard Trainer on the transformed examples, running the task's `run_fn` in its step,
-  or TFX's Vertex AI Trainer running it as a custom training job when the runtime says so.
+def trainer(task: Task, data: DataHalf, cfg, runtime: PipelineRuntime) -> Trainer:
+  """The Trainer on the transformed examples, running the task's `run_fn` in its step, or as a
+  Vertex AI custom training job when the runtime says so.
 
   Only the config sections training reads (`task.trainer_sections`) are passed (as
   `custom_config[task.name]`), so changing a gate, the index or the export re-runs what follows
-  the Trainer, not the training.
+  the Trainer, not the training. Compiled for Kubeflow / Vertex, `epochs` and `learning_rate` are
+  runtime parameters defaulting to the configured `train` values.
   """
   custom_config = {task.name: {s: config_loader.to_dict(getattr(cfg, s))
                                for s in task.trainer_sections},
-                   "code_version": fingerprint.of(task.run_fn),
+                   "code_version": fingerprint.of(task.run_fn, "components.trainer.overrides"),
                    **runtime.vertex_training}
-  component = (tfx.extensions.google_cloud_ai_platform.Trainer if runtime.vertex_training
-               else tfx.components.Trainer)
+  component = VertexTrainer if runtime.vertex_training else Trainer
+  tunable = {}
+  if runtime.data_as_parameter:
+    from tfx.orchestration import data_types  # pylint: disable=g-import-not-at-top
+    for name, kind in (("epochs", int), ("learning_rate", float)):
+      configured = [getattr(getattr(cfg, s), name) for s in task.trainer_sections
+                    if hasattr(getattr(cfg, s), name)]
+      if configured:
+        tunable[name] = data_types.RuntimeParameter(name=name, ptype=kind,
+                                                    default=kind(configured[0]))
   return component(
       run_fn=task.run_fn,
       examples=data.transform.outputs["transformed_examples"],
       transform_graph=data.transform.outputs["transform_graph"],
       schema=data.schema.outputs["schema"],
-      train_args=tfx.proto.TrainArgs(),
-      eval_args=tfx.proto.EvalArgs(),
-      custom_config=custom_config)
+      custom_config=custom_config, **tunable).with_id("Trainer")
 
 
 def baseline_resolver() -> tfx.dsl.Resolver:
@@ -118,7 +127,8 @@ def baseline_resolver() -> tfx.dsl.Resolver:
 
 def delivery_half(task: Task, cfg, model, model_run, blessing, evaluation, data: DataHalf,
                   export: ExportConfig, runtime: PipelineRuntime) -> list:
-  """ServingCheck -> AtomicPusher -> EdgeExport -> RunReport for `model` (a Model channel),
+  """ServingCheck -> AtomicPusher (-> a Vertex AI Endpoint push when the runtime has one) ->
+  EdgeExport -> RunReport for `model` (a Model channel),
   pushed only with the evaluator's `blessing` and the serving check's. The serving check, edge
   export and report follow the task's contracts; `model_run` is the Trainer's ModelRun (training
   curves and TensorBoard logs for the report)."""
@@ -143,7 +153,12 @@ def delivery_half(task: Task, cfg, model, model_run, blessing, evaluation, data:
       edge_model=edge.outputs["edge_model"], pushed_model=pusher.outputs["pushed_model"],
       task=task.ref, title=f"{runtime.pipeline_name}: {cfg.model_name}",
       pipeline_name=runtime.pipeline_name, metadata_path=runtime.metadata_path or "", code_version=code_version(RunReport, task))
-  return [serving_check, pusher, edge, report]
+  endpoint = []
+  if runtime.vertex_endpoint:  # the same gates as the TF Serving push
+    endpoint = [tfx.extensions.google_cloud_ai_platform.Pusher(
+        model=model, model_blessing=blessing, infra_blessing=serving_check.outputs["blessing"],
+        custom_config=runtime.vertex_endpoint).with_id("VertexEndpointPusher")]
+  return [serving_check, pusher, *endpoint, edge, report]
 
 
 def tfma_half(task: Task, cfg, data: DataHalf, eval_config, runtime: PipelineRuntime) -> list:
