@@ -1,6 +1,12 @@
 """Classification benchmark: the whole DAG on Fashion-MNIST (or the embedded digits), with figures.
 
   python bench/classification.py [--output DIR] [--digits] [--epochs N]
+  python bench/classification.py --subset 1000   # a new user's run, see below
+
+`--subset N`: the first N Fashion-MNIST training images as a class-folder tree, run exactly as a
+new user would (`cvpipe run classification --data DIR`, default config, a fresh output folder,
+in a child process): prints wall time from the command to the report, the child's peak RSS,
+each component's time (the CLI's progress lines) and the eval accuracy.
 
 Fashion-MNIST comes from Debian's `dataset-fashion-mnist` (installed with apt-get if missing): the
 60k training images are the train split and the 10k test images the eval split, so the Evaluator's
@@ -30,7 +36,11 @@ def main() -> int:
   parser.add_argument("--schedule", choices=["cosine", "plateau"], default="cosine",
                       help="learning-rate schedule (plateau: divide by 3 after 1 flat epoch)")
   parser.add_argument("--fresh", action="store_true", help="delete earlier runs (not the data)")
+  parser.add_argument("--subset", type=int, default=0,
+                      help="N > 0: a user's `cvpipe run` on N images (see the module doc)")
   args = parser.parse_args()
+  if args.subset:
+    return subset_run(args.subset, os.path.abspath(args.output))
 
   name = "digits" if args.digits else "fashion-mnist"
   out = os.path.abspath(os.path.join(args.output, name))
@@ -64,6 +74,39 @@ def main() -> int:
         f"{result.output_properties('Evaluator', 'blessing').get('blessed')}")
   print(f"Keras model accuracy (edge export): {edge['keras']['accuracy']:.4f}")
   fashion.print_edge_table(run, [("accuracy", "accuracy", 9, 4)], latency_runs=300)
+  return 0
+
+
+def subset_run(count: int, output: str) -> int:
+  import re  # pylint: disable=g-import-not-at-top
+  import resource  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import cv2  # pylint: disable=g-import-not-at-top
+  fashion.ensure_fashion_mnist()
+  data = os.path.join(output, f"fashion-subset-{count}")
+  if not os.path.isdir(data):
+    for i, (image, label) in enumerate(zip(fashion.images("train")[:count],
+                                           fashion.labels("train")[:count])):
+      folder = os.path.join(data, fashion.CLASSES[label])
+      os.makedirs(folder, exist_ok=True)
+      cv2.imwrite(os.path.join(folder, f"{i:05d}.png"), image)
+  out = os.path.join(output, f"subset-{count}-run")
+  shutil.rmtree(out, ignore_errors=True)
+  start = time.monotonic()  # `cvpipe run ...` (the console script runs pipelines.cli:main)
+  proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "classification",
+                         "--data", data, "--output", out], capture_output=True, text=True)
+  wall = time.monotonic() - start
+  peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 ** 2  # KiB -> GiB
+  print(proc.stdout)
+  if proc.returncode:
+    print(proc.stderr[-3000:])
+    return proc.returncode
+  times = re.findall(r"\] (\w+) done in ([\d.]+)s", proc.stdout)
+  print(f"subset {count}: wall {wall:.1f} s command to report, peak RSS {peak:.2f} GiB "
+        f"(the largest child process)")
+  print("per component: " + ", ".join(f"{n} {float(t):.1f}s" for n, t in times))
+  print(f"components {sum(float(t) for _, t in times):.1f} s; outside them "
+        f"{wall - sum(float(t) for _, t in times):.1f} s (process start, imports, DAG set-up)")
   return 0
 
 
