@@ -207,7 +207,7 @@ def _compile(args) -> int:
   return 0
 
 
-def _template(args, run_cfg, tmp: str) -> str:
+def _template(args, tmp: str) -> str:
   """Compiles the task's pipeline YAML into `tmp`; with --registry, uploads it and returns its
   registry URI instead."""
   from pipelines import cloud  # pylint: disable=g-import-not-at-top
@@ -222,37 +222,33 @@ def _template(args, run_cfg, tmp: str) -> str:
   return uri
 
 
-def _submit(args) -> int:
+def _on_vertex(args, launch, **options) -> str:
+  """`launch(template, ...)` (submit or schedule) with the task's compiled template and the
+  settings both take from the arguments and `infra.kubeflow`; returns what `launch` returns."""
   import tempfile  # pylint: disable=g-import-not-at-top
-  from pipelines import cloud  # pylint: disable=g-import-not-at-top
   from pipelines import runners  # pylint: disable=g-import-not-at-top
   from pipelines import tasks  # pylint: disable=g-import-not-at-top
   run_cfg = tasks.get(args.task).load_config(args.config, None)
   with tempfile.TemporaryDirectory() as tmp:
-    name = cloud.submit_vertex(
-        _template(args, run_cfg, tmp), project=args.project, region=args.region,
-        pipeline_root=run_cfg.infra.kubeflow.pipeline_root,
-        display_name=runners.pipeline_name(args.task, run_cfg.infra),
-        service_account=args.service_account, enable_caching=not args.no_cache,
-        kms_key_name=run_cfg.infra.kubeflow.kms_key_name)
+    return launch(_template(args, tmp), project=args.project, region=args.region,
+                  pipeline_root=run_cfg.infra.kubeflow.pipeline_root,
+                  display_name=runners.pipeline_name(args.task, run_cfg.infra),
+                  service_account=args.service_account,
+                  kms_key_name=run_cfg.infra.kubeflow.kms_key_name, **options)
+
+
+def _submit(args) -> int:
+  from pipelines import cloud  # pylint: disable=g-import-not-at-top
+  name = _on_vertex(args, cloud.submit_vertex, enable_caching=not args.no_cache)
   print(f"submitted {name}")
   return 0
 
 
 def _schedule(args) -> int:
-  import tempfile  # pylint: disable=g-import-not-at-top
   from pipelines import cloud  # pylint: disable=g-import-not-at-top
-  from pipelines import runners  # pylint: disable=g-import-not-at-top
-  from pipelines import tasks  # pylint: disable=g-import-not-at-top
-  run_cfg = tasks.get(args.task).load_config(args.config, None)
-  with tempfile.TemporaryDirectory() as tmp:
-    name = cloud.schedule_vertex(
-        _template(args, run_cfg, tmp), project=args.project, region=args.region,
-        pipeline_root=run_cfg.infra.kubeflow.pipeline_root,
-        display_name=runners.pipeline_name(args.task, run_cfg.infra), cron=args.cron,
-        service_account=args.service_account, max_concurrent_runs=args.max_concurrent_runs,
-        parameter_values={"data": args.run_data} if args.run_data else None,
-        kms_key_name=run_cfg.infra.kubeflow.kms_key_name)
+  name = _on_vertex(args, cloud.schedule_vertex, cron=args.cron,
+                    max_concurrent_runs=args.max_concurrent_runs,
+                    parameter_values={"data": args.run_data} if args.run_data else None)
   print(f"scheduled {name} ({args.cron})")
   return 0
 

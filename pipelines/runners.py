@@ -313,6 +313,15 @@ class LocalRunResult:
     return self._output(node, key).get("properties", {})
 
 
+def _error_chain(error: BaseException, limit: int = 20) -> list[BaseException]:
+  """`error` and what caused it (`__cause__`, else `__context__`), at most `limit` deep."""
+  chain, seen = [], error
+  while seen is not None and len(chain) < limit:
+    chain.append(seen)
+    seen = seen.__cause__ or seen.__context__
+  return chain
+
+
 _DISK_FULL = ("No space left on device", "database or disk is full", "Disk quota exceeded")
 
 
@@ -322,10 +331,7 @@ def disk_full_reason(error: BaseException, folders: list[str]) -> str | None:
 
   A full disk reaches a run as an `OSError` without a file name (Keras, zipfile), a TensorFlow
   error, or ML Metadata's "database or disk is full"."""
-  chain, seen = [], error
-  while seen is not None and len(chain) < 20:
-    chain.append(seen)
-    seen = seen.__cause__ or seen.__context__
+  chain = _error_chain(error)
   if not any(m in str(e) for e in chain for m in _DISK_FULL) and not any(
       isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) for e in chain):
     return None
@@ -357,11 +363,7 @@ def worker_import_reason(error: BaseException) -> str | None:
   """If `error` (or what caused it) is a Beam worker that cannot import cvpipe's own modules
   (a Flink/Spark/Dataflow/portable worker started without the cvpipe image), one line saying so
   and what to do. None otherwise."""
-  seen, text = error, []
-  while seen is not None and len(text) < 20:
-    text.append(str(seen))
-    seen = seen.__cause__ or seen.__context__
-  match = _MISSING_MODULE.search("\n".join(text))
+  match = _MISSING_MODULE.search("\n".join(str(e) for e in _error_chain(error)))
   if not match:
     return None
   return (f"the Beam workers cannot import cvpipe (No module named '{match.group(1)}'): they "

@@ -124,10 +124,6 @@ def _evolve(fn_args, **changes):
   return attr.evolve(fn_args, **changes)
 
 
-def _with_dirs(fn_args, serving_model_dir: str, model_run_dir: str):
-  return _evolve(fn_args, serving_model_dir=serving_model_dir, model_run_dir=model_run_dir)
-
-
 def wait_for_export(serving_model_dir: str, timeout_s: float = CHIEF_EXPORT_TIMEOUT_S,
                     poll_s: float = 1.0) -> None:
   """Blocks until the chief's SavedModel is complete (`saved_model.pb` is written last)."""
@@ -151,8 +147,9 @@ def distributed(run_fn: Callable) -> Callable:
       with chosen.scope():
         return run_fn(fn_args)
     private = tempfile.mkdtemp(prefix=f"cvpipe-{cluster.task_type}-{cluster.task_index}-")
-    args = fn_args if cluster.is_chief else _with_dirs(
-        fn_args, os.path.join(private, "Format-Serving"), os.path.join(private, "model_run"))
+    args = fn_args if cluster.is_chief else _evolve(
+        fn_args, serving_model_dir=os.path.join(private, "Format-Serving"),
+        model_run_dir=os.path.join(private, "model_run"))
     if getattr(fn_args, "data_accessor", None) is not None:
       args = _evolve(args, data_accessor=_ShardedDataAccessor(fn_args.data_accessor))
     try:
