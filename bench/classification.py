@@ -60,6 +60,7 @@ def main() -> int:
             "model_name": "fashion",
             "image": {"height": 28, "width": 28, "channels": 1},
             "train": {"epochs": args.epochs, "batch_size": 128, "learning_rate": 2e-3,
+                      "widths": [32, 64, 128],
                       "early_stopping_patience": 0, "lr_schedule": args.schedule,
                       "reduce_lr_patience": 1, "dropout": 0.3,
                       "augment": {"flip": True, "rotation": 0.0, "zoom": 0.0, "contrast": 0.0}},
@@ -81,15 +82,7 @@ def subset_run(count: int, output: str) -> int:
   import re  # pylint: disable=g-import-not-at-top
   import resource  # pylint: disable=g-import-not-at-top
   import subprocess  # pylint: disable=g-import-not-at-top
-  import cv2  # pylint: disable=g-import-not-at-top
-  fashion.ensure_fashion_mnist()
-  data = os.path.join(output, f"fashion-subset-{count}")
-  if not os.path.isdir(data):
-    for i, (image, label) in enumerate(zip(fashion.images("train")[:count],
-                                           fashion.labels("train")[:count])):
-      folder = os.path.join(data, fashion.CLASSES[label])
-      os.makedirs(folder, exist_ok=True)
-      cv2.imwrite(os.path.join(folder, f"{i:05d}.png"), image)
+  data = fashion.write_subset(output, count)
   out = os.path.join(output, f"subset-{count}-run")
   shutil.rmtree(out, ignore_errors=True)
   start = time.monotonic()  # `cvpipe run ...` (the console script runs pipelines.cli:main)

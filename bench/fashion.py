@@ -65,6 +65,20 @@ def write_fashion_mnist(root: str) -> str:
   return manifest
 
 
+def write_subset(root: str, count: int) -> str:
+  """The first `count` Fashion-MNIST training images as a class-folder tree of PNGs (what a new
+  user points `cvpipe run --data` at); reused when present."""
+  data = os.path.join(root, f"fashion-subset-{count}")
+  if not os.path.isdir(data):
+    tmp = data + ".tmp"
+    for i, (image, label) in enumerate(zip(images("train")[:count], labels("train")[:count])):
+      folder = os.path.join(tmp, CLASSES[label])
+      os.makedirs(folder, exist_ok=True)
+      cv2.imwrite(os.path.join(folder, f"{i:05d}.png"), image)
+    os.replace(tmp, data)
+  return data
+
+
 def tflite_latency_ms(path: str, shape: tuple[int, ...], runs: int = 300) -> float:
   from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
   interpreter = Interpreter(model_path=path, num_threads=1)

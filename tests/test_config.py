@@ -40,6 +40,7 @@ def test_unknown_key_is_an_error_naming_file_and_key(tmp_path):
     ({"classification": {"data": {"train_percent": 100}}}, r"train_percent must be in \[1, 99\]"),
     ({"classification": {"evaluation": {"accuracy_lower_bound": 1.5}}}, r"accuracy_lower_bound"),
     ({"classification": {"train": {"augment": True}}}, r"train\.augment: expected a mapping"),
+    ({"classification": {"train": {"widths": [32, 0]}}}, r"widths must be one or more filter"),
     ({"infra": {"local": {"direct_running_mode": "fast"}}}, r"direct_running_mode"),
 ])
 def test_invalid_values_are_rejected(override, message):

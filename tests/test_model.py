@@ -1,3 +1,5 @@
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -128,3 +130,13 @@ def test_mobilenet_backbone_loads_weights_from_a_local_file(tmp_path):
   _, loaded = backbones.mobilenet_v2_backbone(32, 32, 3, alpha=0.35, weights=path)
   for a, b in zip(donor.get_weights(), loaded.get_weights()):
     np.testing.assert_array_equal(a, b)
+
+
+def test_history_file_records_metrics_and_epoch_seconds(tmp_path):
+  ds, _, _ = _digits_dataset()
+  cfg = TrainConfig(epochs=2, early_stopping_patience=0)
+  m = model.build_classifier(3, ImageConfig(16, 16, 1), cfg)
+  model.train_classifier(m, ds, ds, cfg, 48, log_dir=str(tmp_path))
+  written = json.loads((tmp_path / "history.json").read_text())
+  assert len(written["loss"]) == len(written["val_accuracy"]) == 2
+  assert len(written["seconds"]) == 2 and all(0 < s < 120 for s in written["seconds"])

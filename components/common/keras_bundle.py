@@ -13,6 +13,7 @@ import os
 KERAS_DIR = "Format-Keras"
 # In the Trainer's `ModelRun` folder (beside the TensorBoard logs): {metric: [value per epoch]}.
 HISTORY_FILE = "history.json"
+EPOCH_SECONDS = "seconds"  # history.json: each epoch's wall time, not a metric
 KERAS_FILE = "model.keras"
 LABELS_FILE = "labels.txt"
 PREPROCESSING_FILE = "preprocessing.json"

@@ -19,6 +19,8 @@ import cv2
 import jinja2
 import numpy as np
 
+from components.common import keras_bundle
+
 REPORT_FILE = "report.html"
 TEMPLATE = "report.html.j2"
 _TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
@@ -128,7 +130,7 @@ _COLORS = [(180, 100, 30), (30, 120, 230), (60, 160, 60), (40, 40, 200), (150, 8
 def curves_image(history: dict[str, list[float]], width: int = 360, height: int = 220
                  ) -> np.ndarray | None:
   """One panel per metric: train (solid) and eval (`val_*`, dashed) values per epoch."""
-  metrics = sorted(k for k in history if not k.startswith("val_") and k != "lr"
+  metrics = sorted(k for k in history if not k.startswith("val_") and k not in ("lr", keras_bundle.EPOCH_SECONDS)
                    and history[k])
   if not metrics:
     return None

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -29,9 +30,10 @@ class ServingCheckError(RuntimeError):
   """The model does not serve as expected; the message says what failed."""
 
 
-def describe_signatures(model_dir: str) -> dict:
-  """Inputs and outputs (dtype, shape) of every signature, like `saved_model_cli show --all`."""
-  loaded = tf.saved_model.load(model_dir)
+def describe_signatures(model_dir: str, loaded=None) -> dict:
+  """Inputs and outputs (dtype, shape) of every signature, like `saved_model_cli show --all`
+  (`loaded`: the model already loaded from `model_dir`)."""
+  loaded = loaded if loaded is not None else tf.saved_model.load(model_dir)
   out = {}
   for name, fn in loaded.signatures.items():
     _, kwargs = fn.structured_input_signature
@@ -60,19 +62,49 @@ def rest_request(instances: list, signature_name: str = "serving_default") -> di
   return {"signature_name": signature_name, "instances": instances}
 
 
-def query_in_subprocess(model_dir: str, request: dict, timeout: float = 300) -> dict:
-  """Loads the model in a fresh process and answers `request` (TF Serving REST JSON)."""
-  proc = subprocess.run([sys.executable, "-m", "components.serving_check.rest", model_dir],
-                        input=json.dumps(request), capture_output=True, text=True,
-                        timeout=timeout, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-  lines = proc.stdout.strip().splitlines()
+def start_server_process(model_dir: str, request: dict) -> subprocess.Popen:
+  """Starts a fresh process that loads the model and answers `request` (TF Serving REST JSON);
+  `server_response` collects the answer. Meanwhile the caller can work (TF's import and the
+  model's load in the child take seconds)."""
+  with tempfile.TemporaryFile("w+") as body:  # a file: a pipe would block on a large request
+    json.dump(request, body)
+    body.seek(0)
+    return subprocess.Popen([sys.executable, "-m", "components.serving_check.rest", model_dir],
+                            stdin=body, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+def server_response(proc: subprocess.Popen, timeout: float = 300) -> dict:
+  """The response of a `start_server_process` process; the process is gone afterwards."""
+  try:
+    stdout, stderr = proc.communicate(timeout=timeout)
+  except subprocess.TimeoutExpired:
+    proc.kill()
+    proc.communicate()
+    raise ServingCheckError(f"the model server process gave no response in {timeout:.0f}s")
+  lines = stdout.strip().splitlines()
   if not lines:
     raise ServingCheckError(f"the model server process exited {proc.returncode} without a "
-                            f"response: {proc.stderr[-2000:]}")
+                            f"response: {stderr[-2000:]}")
   response = json.loads(lines[-1])
   if "error" in response or proc.returncode != 0:
     raise ServingCheckError(f"the model server answered an error: {response.get('error')}")
   return response
+
+
+def query_in_subprocess(model_dir: str, request: dict, timeout: float = 300) -> dict:
+  """Loads the model in a fresh process and answers `request` (TF Serving REST JSON)."""
+  return server_response(start_server_process(model_dir, request), timeout)
+
+
+def reference_outputs(loaded, contract: ServingContract, rows: list[tuple[bytes, dict]]
+                      ) -> np.ndarray:
+  """The contract's compared output from the evaluated signature for `rows` (float32)."""
+  reference_fn = loaded.signatures[contract.reference_signature]
+  _, specs = reference_fn.structured_input_signature
+  outputs = reference_fn(**{k: tf.constant(v, dtype=specs[k].dtype) for k, v in
+                            contract.reference_inputs(rows).items()})
+  return outputs[contract.compare].numpy().astype(np.float32)
 
 
 def check_serving(model_dir: str, rows: list[tuple[bytes, dict]], contract: ServingContract,
@@ -85,10 +117,19 @@ def check_serving(model_dir: str, rows: list[tuple[bytes, dict]], contract: Serv
   """
   if not rows:
     raise ServingCheckError("no eval examples to send")
-  signatures = describe_signatures(model_dir)
-  check_signature(signatures, contract)
   instances = contract.instances([r[1] for r in rows])
-  response = query_in_subprocess(model_dir, rest_request(instances, contract.signature), timeout)
+  # The server process starts first: its start-up overlaps the checks and reference run here.
+  server = start_server_process(model_dir, rest_request(instances, contract.signature))
+  try:
+    loaded = tf.saved_model.load(model_dir)
+    signatures = describe_signatures(model_dir, loaded)
+    check_signature(signatures, contract)
+    reference = reference_outputs(loaded, contract, rows)
+  except BaseException:
+    server.kill()
+    server.communicate()
+    raise
+  response = server_response(server, timeout)
   predictions = response.get("predictions")
   if not isinstance(predictions, list) or len(predictions) != len(instances):
     raise ServingCheckError(f"expected {len(instances)} predictions, got "
@@ -99,11 +140,6 @@ def check_serving(model_dir: str, rows: list[tuple[bytes, dict]], contract: Serv
       raise ServingCheckError(f"prediction {i} lacks keys {missing}")
   key = contract.compare
   served = np.array([p[key] for p in predictions], np.float32)
-  reference_fn = tf.saved_model.load(model_dir).signatures[contract.reference_signature]
-  _, specs = reference_fn.structured_input_signature
-  reference = reference_fn(**{k: tf.constant(v, dtype=specs[k].dtype) for k, v in
-                              contract.reference_inputs(rows).items()})[key].numpy()
-  reference = reference.astype(np.float32)
   if served.shape != reference.shape:
     raise ServingCheckError(f"served {key} has shape {served.shape}, the evaluated signature "
                             f"gives {reference.shape}")

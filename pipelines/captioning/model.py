@@ -237,7 +237,8 @@ class CaptionServingModule(serving.ImageServingModule):
   def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput, words: list[str],
                steps: int, beam_width: int, grid: tuple[int, int]):
     super().__init__(model, tft_output)
-    self.encoder, self.step = model.get_layer(ENCODER), model.get_layer(DECODER)
+    self.encoder = serving.WeightsOnly(model.get_layer(ENCODER))
+    self.step = serving.WeightsOnly(model.get_layer(DECODER))
     self.words = tf.constant(words)
     self.steps, self.beam_width, self.grid = steps, beam_width, grid
     self.serve_greedy = tf.function(

@@ -44,7 +44,7 @@ def build_classifier(num_classes: int, image: ImageConfig, train: TrainConfig) -
   """The inference model: [N, H, W, C] float in [0, 1] -> [N, num_classes] probabilities."""
   if train.model == "small_cnn":
     inputs = keras.Input((image.height, image.width, image.channels), name="image")
-    features = backbones.small_cnn_features(inputs)
+    features = backbones.small_cnn_features(inputs, train.widths)
   else:
     extractor, _ = backbones.mobilenet_v2_backbone(
         image.height, image.width, image.channels, alpha=train.backbone_alpha,

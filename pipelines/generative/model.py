@@ -281,7 +281,7 @@ class GenerativeServingModule(serving.ServingModule):
   def __init__(self, generator: keras.Model, judge: keras.Model,
                tft_output: tft.TFTransformOutput, class_names: list[str], conditional: bool):
     super().__init__()
-    self.generator, self.judge_model = generator, judge
+    self.generator, self.judge_model = serving.WeightsOnly(generator), serving.WeightsOnly(judge)
     self.conditional = conditional
     self.latent_dim = int(generator.inputs[0].shape[-1])
     self.num_classes = len(class_names)

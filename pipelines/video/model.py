@@ -162,7 +162,7 @@ class VideoServingModule(serving.ServingModule):
   def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput,
                class_names: list[str]):
     super().__init__()
-    self.model = model
+    self.model = serving.WeightsOnly(model)
     self.tft_layer = tft_output.transform_features_layer()
     self._raw_spec = tft_output.raw_feature_spec()
     self._frames_spec = {FRAMES_KEY: self._raw_spec[FRAMES_KEY]}

@@ -77,9 +77,11 @@ def data_half(task: Task, data: DataConfig, image: ImageConfig, runtime: Pipelin
                                     infer_feature_shape=True)
   validator = tfx.components.ExampleValidator(statistics=statistics.outputs["statistics"],
                                               schema=schema.outputs["schema"])
+  # No pre-/post-transform statistics: StatisticsGen has the raw ones, and those of transformed
+  # pixels (thousands of values per example) cost Transform seconds and say nothing.
   transform = tfx.components.Transform(
       examples=ingest.outputs["examples"], schema=schema.outputs["schema"],
-      preprocessing_fn=task.preprocessing_fn,
+      preprocessing_fn=task.preprocessing_fn, disable_statistics=True,
       custom_config={**image_transform.transform_custom_config(
           image, fingerprint.of(task.preprocessing_fn)), **(transform_config or {})})
   return DataHalf(ingest, statistics, schema, validator, transform)

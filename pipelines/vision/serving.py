@@ -28,6 +28,26 @@ from pipelines.vision.transform import xf
 autograph.skip_tf_keras()
 
 
+class WeightsOnly(tf.Module):
+  """A Keras model inside a serving module, saved as its variables and the signatures that call it.
+
+  `tf.saved_model.save` of a module that holds a Keras model also serializes the Keras model
+  itself (every layer's call function traced again, for reloading as Keras): measured on the small
+  CNN classifier, 5.9 s → 2.8 s to save and 1.5 s → 0.2 s to load, which the evaluator, the
+  serving check and every prediction pay. Nothing loads our SavedModels as Keras (the bare
+  Keras model is `Format-Keras`), so the serving module holds the model through this wrapper.
+  """
+
+  def __init__(self, model: keras.Model):
+    super().__init__(name=f"{model.name}_weights")
+    self._forward = model.__call__  # a bound method: not tracked, so not serialized
+    self.model_variables = list(model.variables)  # tracked: the signatures capture them
+    self.output_shape = model.output_shape
+
+  def __call__(self, *args, **kwargs):
+    return self._forward(*args, **kwargs)
+
+
 class ServingModule(tf.Module):
   """Base of every served model: its signatures, saved with the task it serves."""
 
@@ -50,7 +70,7 @@ class ImageServingModule(ServingModule):
 
   def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput):
     super().__init__()
-    self.model = model
+    self.model = WeightsOnly(model)
     self.tft_layer = tft_output.transform_features_layer()
     raw_spec = tft_output.raw_feature_spec()
     self._raw_spec = raw_spec
@@ -127,7 +147,7 @@ class EmbeddingServingModule(ImageServingModule):
                threshold: float | None = None, autoencoder: keras.Model | None = None):
     super().__init__(model, tft_output)
     self.threshold = None if threshold is None else tf.constant(threshold, tf.float32)
-    self.autoencoder = autoencoder
+    self.autoencoder = None if autoencoder is None else WeightsOnly(autoencoder)
     # Optional signatures exist as functions only when their parts do (saving traces every
     # tf.function attribute of the module).
     if threshold is not None:

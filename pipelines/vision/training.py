@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+import time
 
 import tensorflow as tf
 import tf_keras as keras
@@ -18,17 +19,23 @@ autograph.skip_tf_keras()
 
 class HistoryFile(keras.callbacks.Callback):
   """Writes the metrics of every epoch so far to `<log_dir>/history.json` (any filesystem):
-  {metric: [value per epoch]}, the run report's training curves. Across several `fit` calls
-  with the same callback (e.g. fine-tuning) the epochs continue."""
+  {metric: [value per epoch]}, the run report's training curves, and `seconds`: each epoch's
+  wall time (validation included). Across several `fit` calls with the same callback (e.g.
+  fine-tuning) the epochs continue."""
 
   def __init__(self, log_dir: str):
     super().__init__()
     self.path = os.path.join(log_dir, keras_bundle.HISTORY_FILE)
     self.history: dict[str, list[float]] = {}
+    self._start = 0.0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._start = time.monotonic()
 
   def on_epoch_end(self, epoch, logs=None):
     for k, v in (logs or {}).items():
       self.history.setdefault(k, []).append(float(v))
+    self.history.setdefault(keras_bundle.EPOCH_SECONDS, []).append(round(time.monotonic() - self._start, 3))
     tf.io.gfile.makedirs(os.path.dirname(self.path))
     with tf.io.gfile.GFile(self.path, "w") as f:
       json.dump(self.history, f)

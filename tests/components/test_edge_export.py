@@ -54,6 +54,17 @@ def test_every_export_agrees_with_keras(bundle, tmp_path):
                                     "tflite_int8", "onnx"}
 
 
+def test_converting_from_one_saved_copy_matches_the_keras_converter(bundle, tmp_path):
+  _, m, x, _ = bundle
+  saved = export.save_for_tflite(m, str(tmp_path / "saved"))
+  for variant in export.TFLITE_VARIANTS:
+    representative = x[:20] if variant == "int8" else None
+    from_copy = export.to_tflite(m, variant, representative, saved_model_dir=saved)
+    from_keras = export.to_tflite(m, variant, representative)
+    np.testing.assert_array_equal(export.tflite_predict(from_copy, x),
+                                  export.tflite_predict(from_keras, x), err_msg=variant)
+
+
 def test_int8_beyond_the_margin_is_not_blessed(bundle, tmp_path):
   folder, _, x, y = bundle
   # A negative margin demands int8 beat float by 0.5: impossible, so never blessed.

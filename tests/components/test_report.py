@@ -19,8 +19,9 @@ def test_confusion_image_orders_classes_by_name():
 
 def test_curves_image_has_a_panel_per_metric_and_none_without_history():
   image = report.curves_image({"loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.7, 0.6],
-                               "accuracy": [0.5, 0.8, 0.9], "lr": [1e-3] * 3}, width=100)
-  assert image.shape[1] == 200  # loss and accuracy; lr is not a curve of its own
+                               "accuracy": [0.5, 0.8, 0.9], "lr": [1e-3] * 3,
+                               "seconds": [4.1, 1.0, 1.0]}, width=100)
+  assert image.shape[1] == 200  # loss and accuracy; lr and epoch times are not curves
   assert report.curves_image({}) is None
 
 
