@@ -2,6 +2,7 @@
 
   python bench/classification.py [--output DIR] [--digits] [--epochs N]
   python bench/classification.py --subset 1000   # a new user's run, see below
+  python bench/classification.py --growth 1000,10000,60000 --epochs 2   # cost growth table
 
 `--subset N`: the first N Fashion-MNIST training images as a class-folder tree, run exactly as a
 new user would (`cvpipe run classification --data DIR`, default config, a fresh output folder,
@@ -38,7 +39,13 @@ def main() -> int:
   parser.add_argument("--fresh", action="store_true", help="delete earlier runs (not the data)")
   parser.add_argument("--subset", type=int, default=0,
                       help="N > 0: a user's `cvpipe run` on N images (see the module doc)")
+  parser.add_argument("--growth", default="",
+                      help="comma-separated sizes, e.g. 1000,10000,60000: a user run per size "
+                           "with --epochs epochs, then the cost-growth table per component")
   args = parser.parse_args()
+  if args.growth:
+    return growth([int(n) for n in args.growth.split(",")], os.path.abspath(args.output),
+                  args.epochs)
   if args.subset:
     return subset_run(args.subset, os.path.abspath(args.output))
 
@@ -78,28 +85,78 @@ def main() -> int:
   return 0
 
 
-def subset_run(count: int, output: str) -> int:
+def user_run(count: int, output: str, epochs: int | None = None) -> dict:
+  """`cvpipe run classification --data <N images>` in a child process, as a user would (default
+  config; `epochs`: a fixed number of epochs, early stopping off). Returns {"rc", "stdout",
+  "stderr", "wall" (s), "peak" (GiB, the child's peak RSS), "times" {component: s}}."""
   import re  # pylint: disable=g-import-not-at-top
-  import resource  # pylint: disable=g-import-not-at-top
   import subprocess  # pylint: disable=g-import-not-at-top
   data = fashion.write_subset(output, count)
   out = os.path.join(output, f"subset-{count}-run")
   shutil.rmtree(out, ignore_errors=True)
-  start = time.monotonic()  # `cvpipe run ...` (the console script runs pipelines.cli:main)
-  proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "classification",
-                         "--data", data, "--output", out], capture_output=True, text=True)
-  wall = time.monotonic() - start
-  peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 ** 2  # KiB -> GiB
-  print(proc.stdout)
-  if proc.returncode:
-    print(proc.stderr[-3000:])
-    return proc.returncode
-  times = re.findall(r"\] (\w+) done in ([\d.]+)s", proc.stdout)
-  print(f"subset {count}: wall {wall:.1f} s command to report, peak RSS {peak:.2f} GiB "
+  command = [sys.executable, "-m", "pipelines.cli", "run", "classification", "--data", data,
+             "--output", out]
+  if epochs:
+    os.makedirs(out)
+    with open(os.path.join(out, "epochs.yaml"), "w") as f:
+      f.write(f"classification:\n  train:\n    epochs: {epochs}\n"
+              "    early_stopping_patience: 0\n")
+    command += ["--config", os.path.join(out, "epochs.yaml")]
+  import tempfile  # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryFile("w+") as out_f, tempfile.TemporaryFile("w+") as err_f:
+    start = time.monotonic()  # `cvpipe run ...` (the console script runs pipelines.cli:main)
+    proc = subprocess.Popen(command, stdout=out_f, stderr=err_f, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS (and its children's)
+    wall = time.monotonic() - start
+    out_f.seek(0)
+    err_f.seek(0)
+    stdout, stderr = out_f.read(), err_f.read()
+  rc = proc.returncode = os.waitstatus_to_exitcode(status)
+  peak = usage.ru_maxrss / 1024 ** 2  # KiB -> GiB
+  times = {n: float(t) for n, t in re.findall(r"\] (\w+) done in ([\d.]+)s", stdout)}
+  return {"rc": rc, "stdout": stdout, "stderr": stderr, "wall": wall,
+          "peak": peak, "times": times}
+
+
+def subset_run(count: int, output: str) -> int:
+  run = user_run(count, output)
+  print(run["stdout"])
+  if run["rc"]:
+    print(run["stderr"][-3000:])
+    return run["rc"]
+  wall, times = run["wall"], run["times"]
+  print(f"subset {count}: wall {wall:.1f} s command to report, peak RSS {run['peak']:.2f} GiB "
         f"(the largest child process)")
-  print("per component: " + ", ".join(f"{n} {float(t):.1f}s" for n, t in times))
-  print(f"components {sum(float(t) for _, t in times):.1f} s; outside them "
-        f"{wall - sum(float(t) for _, t in times):.1f} s (process start, imports, DAG set-up)")
+  print("per component: " + ", ".join(f"{n} {t:.1f}s" for n, t in times.items()))
+  print(f"components {sum(times.values()):.1f} s; outside them "
+        f"{wall - sum(times.values()):.1f} s (process start, imports, DAG set-up)")
+  return 0
+
+
+def growth(counts: list[int], output: str, epochs: int) -> int:
+  """Cost growth: one user run per size (`epochs` epochs each), then per component its time at
+  every size, and a least-squares line through them: the fixed part (s) and the per-image part
+  (ms per image)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  runs = {}
+  for count in sorted(counts):
+    runs[count] = user_run(count, output, epochs)
+    if runs[count]["rc"]:
+      print(runs[count]["stdout"][-3000:], runs[count]["stderr"][-3000:])
+      return runs[count]["rc"]
+    print(f"{count} images: wall {runs[count]['wall']:.1f} s, peak RSS "
+          f"{runs[count]['peak']:.2f} GiB", flush=True)
+  sizes = sorted(runs)
+  rows = {name: [runs[n]["times"].get(name, 0.0) for n in sizes] for name in runs[sizes[0]]["times"]}
+  rows["outside components"] = [runs[n]["wall"] - sum(runs[n]["times"].values()) for n in sizes]
+  rows["wall, command to report"] = [runs[n]["wall"] for n in sizes]
+  print(f"\n=== cost growth: classification, Fashion-MNIST subsets, {epochs} epochs each ===")
+  print(f"{'component':28s} " + " ".join(f"{f'{n} img':>10s}" for n in sizes) +
+        f" {'fixed s':>8s} {'ms/img':>7s}")
+  for name, seconds in rows.items():
+    slope, intercept = np.polyfit(sizes, seconds, 1) if len(sizes) > 1 else (0.0, seconds[0])
+    print(f"{name:28s} " + " ".join(f"{t:10.1f}" for t in seconds) +
+          f" {intercept:8.1f} {slope * 1000:7.2f}")
   return 0
 
 

@@ -44,5 +44,5 @@ class PipelineRuntime:
   def metadata_connection_config(self):
     if self.metadata_path is None:
       return None
-    from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
-    return tfx.orchestration.metadata.sqlite_metadata_connection_config(self.metadata_path)
+    from tfx.orchestration import metadata  # pylint: disable=g-import-not-at-top
+    return metadata.sqlite_metadata_connection_config(self.metadata_path)

@@ -86,7 +86,7 @@ def test_vertex_training_job_and_step_resources_golden(vertex_spec, update_golde
 def test_trainer_runs_as_a_vertex_custom_job_with_worker_pools(vertex_spec):
   executors = vertex_spec["pipelineSpec"]["deploymentSpec"]["executors"]
   trainer = executors["Trainer_executor"]["container"]
-  assert "components.trainer.component.VertexExecutor" in trainer["args"]
+  assert "components.trainer.vertex.VertexExecutor" in trainer["args"]
   tasks = vertex_spec["pipelineSpec"]["root"]["dag"]["tasks"]
   config = json.loads(tasks["Trainer"]["inputs"]["parameters"]["custom_config"][
       "runtimeValue"]["constantValue"]["stringValue"])
@@ -220,3 +220,21 @@ def test_blessed_model_also_goes_to_a_vertex_endpoint(tmp_path):
                                output_file=str(tmp_path / "q.json"))
   assert "VertexEndpointPusher" not in json.load(open(plain))["pipelineSpec"]["root"]["dag"][
       "tasks"]
+
+
+def test_no_task_pipeline_imports_google_cloud_aiplatform_unless_it_uses_vertex(tmp_path):
+  # `tfx.v1` (through its `extensions`) and TFX's Vertex trainer and pusher import
+  # google-cloud-aiplatform: 3.5 s of every `cvpipe` process, Beam worker and test child. Only
+  # pipelines that train or deploy on Vertex AI may pay it.
+  import subprocess
+  import sys
+  code = f"""
+import sys
+from pipelines import runners, tasks
+for name in tasks.names():
+  runners.compile_task(name, data="gs://b/data", output_file=r"{tmp_path}/" + name + ".yaml")
+print(sorted(m for m in ("google.cloud.aiplatform", "tfx.v1") if m in sys.modules))
+"""
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert proc.stdout.strip().splitlines()[-1] == "[]"

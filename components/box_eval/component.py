@@ -5,7 +5,10 @@ class as slices, a boxes figure and precision-recall curves) and a standard `Mod
 Pusher checks.
 """
 
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.annotations import OutputArtifact
+from tfx.dsl.component.experimental.annotations import Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
 from components.box_eval import evaluate
@@ -14,17 +17,17 @@ from components.common import outcome
 from components.image_ingest import ingest
 
 
-@tfx.dsl.components.component
+@component
 def DetectionEvaluator(
-    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
-    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
-    evaluation: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelEvaluation],
-    blessing: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelBlessing],
-    baseline_model: tfx.dsl.components.InputArtifact[standard_artifacts.Model] = None,
-    ap50_lower_bound: tfx.dsl.components.Parameter[float] = 0.5,
-    ap_lower_bound: tfx.dsl.components.Parameter[float] = 0.2,
-    max_ap_drop: tfx.dsl.components.Parameter[float] = 0.0,
-    code_version: tfx.dsl.components.Parameter[str] = "",
+    model: InputArtifact[standard_artifacts.Model],
+    examples: InputArtifact[standard_artifacts.Examples],
+    evaluation: OutputArtifact[standard_artifacts.ModelEvaluation],
+    blessing: OutputArtifact[standard_artifacts.ModelBlessing],
+    baseline_model: InputArtifact[standard_artifacts.Model] = None,
+    ap50_lower_bound: Parameter[float] = 0.5,
+    ap_lower_bound: Parameter[float] = 0.2,
+    max_ap_drop: Parameter[float] = 0.0,
+    code_version: Parameter[str] = "",
 ) -> None:
   """Blesses a model whose eval AP50 and AP meet their lower bounds and whose AP is at most
   `max_ap_drop` below the latest blessed model's (`baseline_model`, when there is one)."""

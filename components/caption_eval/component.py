@@ -4,7 +4,10 @@ Writes a `ModelEvaluation` (the evaluation outcome of `components/common/outcome
 eval image's caption in `captions.jsonl`) and a standard `ModelBlessing` the Pusher checks.
 """
 
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.annotations import OutputArtifact
+from tfx.dsl.component.experimental.annotations import Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
 from components.caption_eval import evaluate
@@ -12,19 +15,19 @@ from components.common import outcome
 from components.image_ingest import ingest
 
 
-@tfx.dsl.components.component
+@component
 def CaptionEvaluator(
-    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
-    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
-    evaluation: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelEvaluation],
-    blessing: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelBlessing],
-    baseline_model: tfx.dsl.components.InputArtifact[standard_artifacts.Model] = None,
-    bleu4_lower_bound: tfx.dsl.components.Parameter[float] = 0.3,
-    cider_d_lower_bound: tfx.dsl.components.Parameter[float] = 1.0,
-    max_bleu4_drop: tfx.dsl.components.Parameter[float] = 0.0,
-    max_cider_d_drop: tfx.dsl.components.Parameter[float] = 0.0,
-    object_words: tfx.dsl.components.Parameter[str] = "",
-    code_version: tfx.dsl.components.Parameter[str] = "",
+    model: InputArtifact[standard_artifacts.Model],
+    examples: InputArtifact[standard_artifacts.Examples],
+    evaluation: OutputArtifact[standard_artifacts.ModelEvaluation],
+    blessing: OutputArtifact[standard_artifacts.ModelBlessing],
+    baseline_model: InputArtifact[standard_artifacts.Model] = None,
+    bleu4_lower_bound: Parameter[float] = 0.3,
+    cider_d_lower_bound: Parameter[float] = 1.0,
+    max_bleu4_drop: Parameter[float] = 0.0,
+    max_cider_d_drop: Parameter[float] = 0.0,
+    object_words: Parameter[str] = "",
+    code_version: Parameter[str] = "",
 ) -> None:
   """Blesses a model whose eval BLEU-4 and CIDEr-D meet their lower bounds and are at most the
   allowed drops below the latest blessed model's (`baseline_model`, when there is one).

@@ -12,7 +12,10 @@ import os
 from typing import Dict
 
 from absl import logging
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.annotations import OutputArtifact
+from tfx.dsl.component.experimental.annotations import Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
@@ -22,18 +25,18 @@ from components.common import keras_bundle
 from components.edge_export import export
 
 
-@tfx.dsl.components.component
+@component
 def EdgeExport(
-    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
-    transformed_examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
-    transform_graph: tfx.dsl.components.InputArtifact[standard_artifacts.TransformGraph],
-    edge_model: tfx.dsl.components.OutputArtifact[standard_artifacts.Model],
-    task: tfx.dsl.components.Parameter[str],
-    edge_params: tfx.dsl.components.Parameter[Dict[str, float]] = None,
-    int8_max_quality_drop: tfx.dsl.components.Parameter[float] = 0.01,
-    representative_examples: tfx.dsl.components.Parameter[int] = 200,
-    onnx_opset: tfx.dsl.components.Parameter[int] = 15,
-    code_version: tfx.dsl.components.Parameter[str] = "",
+    model: InputArtifact[standard_artifacts.Model],
+    transformed_examples: InputArtifact[standard_artifacts.Examples],
+    transform_graph: InputArtifact[standard_artifacts.TransformGraph],
+    edge_model: OutputArtifact[standard_artifacts.Model],
+    task: Parameter[str],
+    edge_params: Parameter[Dict[str, float]] = None,
+    int8_max_quality_drop: Parameter[float] = 0.01,
+    representative_examples: Parameter[int] = 200,
+    onnx_opset: Parameter[int] = 15,
+    code_version: Parameter[str] = "",
 ) -> None:
   """Converts the trained Keras model as the task's edge contract says; blesses it only if int8
   holds up. `task` is the dotted path of the registered task; `code_version` only keys TFX's

@@ -9,7 +9,10 @@ custom property `blessed`), which TFX's Pusher checks. Lower bounds arrive as a 
 import os
 from typing import Dict
 
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.annotations import OutputArtifact
+from tfx.dsl.component.experimental.annotations import Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
@@ -20,16 +23,16 @@ from components.common import keras_bundle
 from components.image_ingest import ingest
 
 
-@tfx.dsl.components.component
+@component
 def RetrievalEvaluator(
-    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
-    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
-    evaluation: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelEvaluation],
-    blessing: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelBlessing],
-    k: tfx.dsl.components.Parameter[int] = 10,
-    lower_bounds: tfx.dsl.components.Parameter[Dict[str, float]] = None,
-    max_queries: tfx.dsl.components.Parameter[int] = -1,
-    code_version: tfx.dsl.components.Parameter[str] = "",
+    model: InputArtifact[standard_artifacts.Model],
+    examples: InputArtifact[standard_artifacts.Examples],
+    evaluation: OutputArtifact[standard_artifacts.ModelEvaluation],
+    blessing: OutputArtifact[standard_artifacts.ModelBlessing],
+    k: Parameter[int] = 10,
+    lower_bounds: Parameter[Dict[str, float]] = None,
+    max_queries: Parameter[int] = -1,
+    code_version: Parameter[str] = "",
 ) -> None:
   """Blesses an indexed model only if every configured metric meets its lower bound."""
   del code_version  # keys TFX's cache to the code that runs here
@@ -39,17 +42,17 @@ def RetrievalEvaluator(
       out, k=k, lower_bounds=lower_bounds or {}), evaluation, blessing)
 
 
-@tfx.dsl.components.component
+@component
 def VerificationEvaluator(
-    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
-    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
-    evaluation: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelEvaluation],
-    blessing: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelBlessing],
-    far: tfx.dsl.components.Parameter[float] = 1e-3,
-    max_positive_pairs: tfx.dsl.components.Parameter[int] = 3000,
-    max_negative_pairs: tfx.dsl.components.Parameter[int] = 30000,
-    lower_bounds: tfx.dsl.components.Parameter[Dict[str, float]] = None,
-    code_version: tfx.dsl.components.Parameter[str] = "",
+    model: InputArtifact[standard_artifacts.Model],
+    examples: InputArtifact[standard_artifacts.Examples],
+    evaluation: OutputArtifact[standard_artifacts.ModelEvaluation],
+    blessing: OutputArtifact[standard_artifacts.ModelBlessing],
+    far: Parameter[float] = 1e-3,
+    max_positive_pairs: Parameter[int] = 3000,
+    max_negative_pairs: Parameter[int] = 30000,
+    lower_bounds: Parameter[Dict[str, float]] = None,
+    code_version: Parameter[str] = "",
 ) -> None:
   """Blesses a verification model only if every configured metric meets its lower bound."""
   del code_version

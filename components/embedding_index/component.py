@@ -8,7 +8,10 @@ Custom properties `index_items`, `index_bytes`.
 import os
 
 from absl import logging
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.annotations import OutputArtifact
+from tfx.dsl.component.experimental.annotations import Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
@@ -17,16 +20,16 @@ from components.embedding_index import bundle
 from components.image_ingest import ingest
 
 
-@tfx.dsl.components.component
+@component
 def IndexBuilder(
-    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
-    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
-    indexed_model: tfx.dsl.components.OutputArtifact[standard_artifacts.Model],
-    metric: tfx.dsl.components.Parameter[str] = "angular",
-    n_trees: tfx.dsl.components.Parameter[int] = 32,
-    search_k: tfx.dsl.components.Parameter[int] = 0,
-    corpus_split: tfx.dsl.components.Parameter[str] = "train",
-    code_version: tfx.dsl.components.Parameter[str] = "",
+    model: InputArtifact[standard_artifacts.Model],
+    examples: InputArtifact[standard_artifacts.Examples],
+    indexed_model: OutputArtifact[standard_artifacts.Model],
+    metric: Parameter[str] = "angular",
+    n_trees: Parameter[int] = 32,
+    search_k: Parameter[int] = 0,
+    corpus_split: Parameter[str] = "train",
+    code_version: Parameter[str] = "",
 ) -> None:
   """Indexes every example of `corpus_split`; the eval split stays held out as queries.
 

@@ -7,7 +7,10 @@ generative one also the (label, seed) of every generated eval image in `generate
 standard `ModelBlessing` the Pusher checks.
 """
 
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.annotations import OutputArtifact
+from tfx.dsl.component.experimental.annotations import Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
 from components.common import outcome
@@ -15,18 +18,18 @@ from components.gen_eval import evaluate
 from components.image_ingest import ingest
 
 
-@tfx.dsl.components.component
+@component
 def GenerativeEvaluator(
-    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
-    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
-    evaluation: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelEvaluation],
-    blessing: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelBlessing],
-    baseline_model: tfx.dsl.components.InputArtifact[standard_artifacts.Model] = None,
-    max_fid_to_floor: tfx.dsl.components.Parameter[float] = 6.0,
-    conditional_accuracy_lower_bound: tfx.dsl.components.Parameter[float] = 0.7,
-    max_fid_to_floor_increase: tfx.dsl.components.Parameter[float] = 0.5,
-    max_conditional_accuracy_drop: tfx.dsl.components.Parameter[float] = 0.02,
-    code_version: tfx.dsl.components.Parameter[str] = "",
+    model: InputArtifact[standard_artifacts.Model],
+    examples: InputArtifact[standard_artifacts.Examples],
+    evaluation: OutputArtifact[standard_artifacts.ModelEvaluation],
+    blessing: OutputArtifact[standard_artifacts.ModelBlessing],
+    baseline_model: InputArtifact[standard_artifacts.Model] = None,
+    max_fid_to_floor: Parameter[float] = 6.0,
+    conditional_accuracy_lower_bound: Parameter[float] = 0.7,
+    max_fid_to_floor_increase: Parameter[float] = 0.5,
+    max_conditional_accuracy_drop: Parameter[float] = 0.02,
+    code_version: Parameter[str] = "",
 ) -> None:
   """Blesses a generator whose FID / floor is at most `max_fid_to_floor` and whose conditional
   accuracy (conditional models) is at least its lower bound, neither worse than the latest
@@ -40,18 +43,18 @@ def GenerativeEvaluator(
       max_conditional_accuracy_drop), model, baseline_model, evaluation, blessing)
 
 
-@tfx.dsl.components.component
+@component
 def TranslationEvaluator(
-    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
-    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
-    evaluation: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelEvaluation],
-    blessing: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelBlessing],
-    baseline_model: tfx.dsl.components.InputArtifact[standard_artifacts.Model] = None,
-    psnr_lower_bound: tfx.dsl.components.Parameter[float] = 14.0,
-    max_fid_to_floor: tfx.dsl.components.Parameter[float] = 8.0,
-    max_psnr_drop: tfx.dsl.components.Parameter[float] = 0.5,
-    max_fid_to_floor_increase: tfx.dsl.components.Parameter[float] = 0.5,
-    code_version: tfx.dsl.components.Parameter[str] = "",
+    model: InputArtifact[standard_artifacts.Model],
+    examples: InputArtifact[standard_artifacts.Examples],
+    evaluation: OutputArtifact[standard_artifacts.ModelEvaluation],
+    blessing: OutputArtifact[standard_artifacts.ModelBlessing],
+    baseline_model: InputArtifact[standard_artifacts.Model] = None,
+    psnr_lower_bound: Parameter[float] = 14.0,
+    max_fid_to_floor: Parameter[float] = 8.0,
+    max_psnr_drop: Parameter[float] = 0.5,
+    max_fid_to_floor_increase: Parameter[float] = 0.5,
+    code_version: Parameter[str] = "",
 ) -> None:
   """Blesses a translator whose eval PSNR (translations of the eval images' conditions against
   the images) is at least `psnr_lower_bound` and whose FID / floor is at most

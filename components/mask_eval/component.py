@@ -4,7 +4,10 @@ Writes a `ModelEvaluation` (the evaluation outcome of `components/common/outcome
 class as slices and an overlays figure) and a standard `ModelBlessing` the Pusher checks.
 """
 
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.annotations import OutputArtifact
+from tfx.dsl.component.experimental.annotations import Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
 from components.common import outcome
@@ -12,16 +15,16 @@ from components.image_ingest import ingest
 from components.mask_eval import evaluate
 
 
-@tfx.dsl.components.component
+@component
 def SegmentationEvaluator(
-    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
-    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
-    evaluation: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelEvaluation],
-    blessing: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelBlessing],
-    baseline_model: tfx.dsl.components.InputArtifact[standard_artifacts.Model] = None,
-    miou_lower_bound: tfx.dsl.components.Parameter[float] = 0.5,
-    max_miou_drop: tfx.dsl.components.Parameter[float] = 0.0,
-    code_version: tfx.dsl.components.Parameter[str] = "",
+    model: InputArtifact[standard_artifacts.Model],
+    examples: InputArtifact[standard_artifacts.Examples],
+    evaluation: OutputArtifact[standard_artifacts.ModelEvaluation],
+    blessing: OutputArtifact[standard_artifacts.ModelBlessing],
+    baseline_model: InputArtifact[standard_artifacts.Model] = None,
+    miou_lower_bound: Parameter[float] = 0.5,
+    max_miou_drop: Parameter[float] = 0.0,
+    code_version: Parameter[str] = "",
 ) -> None:
   """Blesses a model whose eval mIoU meets the lower bound and is at most `max_miou_drop` below
   the latest blessed model's (`baseline_model`, when there is one)."""

@@ -5,7 +5,10 @@ Output `report` (`RunReportArtifact`): `{uri}/report.html`.
 
 import os
 
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.annotations import OutputArtifact
+from tfx.dsl.component.experimental.annotations import Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
@@ -25,22 +28,22 @@ class RunReportArtifact(artifact.Artifact):
   TYPE_NAME = "cvpipe.RunReport"
 
 
-@tfx.dsl.components.component
+@component
 def RunReport(
-    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
-    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
-    model_run: tfx.dsl.components.InputArtifact[standard_artifacts.ModelRun],
-    evaluation: tfx.dsl.components.InputArtifact[standard_artifacts.ModelEvaluation],
-    blessing: tfx.dsl.components.InputArtifact[standard_artifacts.ModelBlessing],
-    infra_blessing: tfx.dsl.components.InputArtifact[standard_artifacts.InfraBlessing],
-    edge_model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
-    pushed_model: tfx.dsl.components.InputArtifact[standard_artifacts.PushedModel],
-    report: tfx.dsl.components.OutputArtifact[RunReportArtifact],
-    task: tfx.dsl.components.Parameter[str],
-    title: tfx.dsl.components.Parameter[str] = "cvpipe run",
-    pipeline_name: tfx.dsl.components.Parameter[str] = "",
-    metadata_path: tfx.dsl.components.Parameter[str] = "",
-    code_version: tfx.dsl.components.Parameter[str] = "",
+    examples: InputArtifact[standard_artifacts.Examples],
+    model: InputArtifact[standard_artifacts.Model],
+    model_run: InputArtifact[standard_artifacts.ModelRun],
+    evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
+    blessing: InputArtifact[standard_artifacts.ModelBlessing],
+    infra_blessing: InputArtifact[standard_artifacts.InfraBlessing],
+    edge_model: InputArtifact[standard_artifacts.Model],
+    pushed_model: InputArtifact[standard_artifacts.PushedModel],
+    report: OutputArtifact[RunReportArtifact],
+    task: Parameter[str],
+    title: Parameter[str] = "cvpipe run",
+    pipeline_name: Parameter[str] = "",
+    metadata_path: Parameter[str] = "",
+    code_version: Parameter[str] = "",
 ) -> None:
   """Writes the verdict, gate, metrics, figures, the task's sections, training curves, edge
   models, data and quarantine, time per component (local runs, from `metadata_path`) and

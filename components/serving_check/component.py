@@ -11,7 +11,10 @@ import json
 import os
 
 from absl import logging
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.annotations import OutputArtifact
+from tfx.dsl.component.experimental.annotations import Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
@@ -20,15 +23,15 @@ from components.image_ingest import ingest
 from components.serving_check import check
 
 
-@tfx.dsl.components.component
+@component
 def ServingCheck(
-    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
-    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
-    blessing: tfx.dsl.components.OutputArtifact[standard_artifacts.InfraBlessing],
-    task: tfx.dsl.components.Parameter[str],
-    num_examples: tfx.dsl.components.Parameter[int] = 16,
-    timeout_seconds: tfx.dsl.components.Parameter[int] = 300,
-    code_version: tfx.dsl.components.Parameter[str] = "",
+    model: InputArtifact[standard_artifacts.Model],
+    examples: InputArtifact[standard_artifacts.Examples],
+    blessing: OutputArtifact[standard_artifacts.InfraBlessing],
+    task: Parameter[str],
+    num_examples: Parameter[int] = 16,
+    timeout_seconds: Parameter[int] = 300,
+    code_version: Parameter[str] = "",
 ) -> None:
   """Blesses the model for serving only if it answers REST requests as evaluated.
 

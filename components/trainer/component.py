@@ -1,7 +1,7 @@
 """TFX's Trainer with two more execution parameters, `epochs` and `learning_rate`: compiled for
 Kubeflow / Vertex AI they are runtime parameters, so a run or a schedule can change them without
-a recompile. None (local runs) keeps the configured values. `VertexTrainer` runs the same executor
-as a Vertex AI custom training job (TFX's `google_cloud_ai_platform.Trainer` launcher).
+a recompile. None (local runs) keeps the configured values. `vertex.VertexTrainer` runs the same
+executor as a Vertex AI custom training job (TFX's `google_cloud_ai_platform.Trainer` launcher).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from tfx import types
 from tfx.components.trainer import executor as trainer_executor
 from tfx.dsl.components.base import base_component
 from tfx.dsl.components.base import executor_spec
-from tfx.extensions.google_cloud_ai_platform.trainer import executor as vertex_executor
 from tfx.proto import trainer_pb2
 from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs
@@ -42,13 +41,6 @@ class Executor(trainer_executor.GenericExecutor):
     return fn_args
 
 
-class VertexExecutor(vertex_executor.GenericExecutor):
-  """Launches `Executor` (not TFX's own) in the Vertex AI custom job's replicas."""
-
-  def _GetExecutorClass(self):
-    return Executor
-
-
 class Trainer(base_component.BaseComponent):
   """Trains with the task's `run_fn` on transformed examples (see the module doc)."""
   SPEC_CLASS = TrainerSpec
@@ -64,8 +56,3 @@ class Trainer(base_component.BaseComponent):
         learning_rate=learning_rate,
         model=types.Channel(type=standard_artifacts.Model),
         model_run=types.Channel(type=standard_artifacts.ModelRun)))
-
-
-class VertexTrainer(Trainer):
-  """`Trainer` as a Vertex AI custom training job (custom_config carries TFX's Vertex keys)."""
-  EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(VertexExecutor)

@@ -5,7 +5,7 @@ decoder, TFLite/ONNX, each scored by BLEU-4) -> RunReport. Wiring only."""
 
 from __future__ import annotations
 
-from tfx import v1 as tfx
+from tfx.orchestration.pipeline import Pipeline
 
 from components.caption_eval.component import CaptionEvaluator
 from pipelines import config_loader
@@ -15,7 +15,7 @@ from pipelines.runtime import PipelineRuntime
 from pipelines.vision import dag
 
 
-def create_pipeline(cfg: CaptioningConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
+def create_pipeline(cfg: CaptioningConfig, runtime: PipelineRuntime) -> Pipeline:
   data = dag.data_half(TASK, cfg.data, cfg.image, runtime,
                        reader_options=cfg.text.reader_options(),
                        transform_config={"text": config_loader.to_dict(cfg.text)})

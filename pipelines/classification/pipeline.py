@@ -5,7 +5,7 @@ RunReport. Wiring only."""
 from __future__ import annotations
 
 import tensorflow_model_analysis as tfma
-from tfx import v1 as tfx
+from tfx.orchestration.pipeline import Pipeline
 
 from pipelines.classification.config import ClassificationConfig
 from pipelines.classification.task import TASK
@@ -19,7 +19,7 @@ def eval_config(cfg: ClassificationConfig) -> tfma.EvalConfig:
   return evaluation.accuracy_eval_config(cfg.evaluation)
 
 
-def create_pipeline(cfg: ClassificationConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
+def create_pipeline(cfg: ClassificationConfig, runtime: PipelineRuntime) -> Pipeline:
   data = dag.data_half(TASK, cfg.data, cfg.image, runtime)
   # Trainer -> Evaluator (the gate) -> ServingCheck -> Pusher, EdgeExport -> RunReport.
   return dag.pipeline(runtime, [*data.components,

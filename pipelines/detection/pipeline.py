@@ -5,7 +5,7 @@ RunReport. Wiring only."""
 
 from __future__ import annotations
 
-from tfx import v1 as tfx
+from tfx.orchestration.pipeline import Pipeline
 
 from components.box_eval.component import DetectionEvaluator
 from pipelines.detection.config import DetectionConfig
@@ -14,7 +14,7 @@ from pipelines.runtime import PipelineRuntime
 from pipelines.vision import dag
 
 
-def create_pipeline(cfg: DetectionConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
+def create_pipeline(cfg: DetectionConfig, runtime: PipelineRuntime) -> Pipeline:
   data = dag.data_half(TASK, cfg.data, cfg.image, runtime,
                        reader_options={"unannotated": cfg.data.unannotated})
   trainer = dag.trainer(TASK, data, cfg, runtime)

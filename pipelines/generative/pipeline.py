@@ -5,7 +5,7 @@ Pusher, EdgeExport (the generator as TFLite/ONNX, each scored by FID) -> RunRepo
 
 from __future__ import annotations
 
-from tfx import v1 as tfx
+from tfx.orchestration.pipeline import Pipeline
 
 from components.gen_eval.component import GenerativeEvaluator
 from pipelines.generative.config import GenerativeConfig
@@ -14,7 +14,7 @@ from pipelines.runtime import PipelineRuntime
 from pipelines.vision import dag
 
 
-def create_pipeline(cfg: GenerativeConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
+def create_pipeline(cfg: GenerativeConfig, runtime: PipelineRuntime) -> Pipeline:
   data = dag.data_half(TASK, cfg.data, cfg.image, runtime)
   trainer = dag.trainer(TASK, data, cfg, runtime)
   baseline = dag.baseline_resolver()

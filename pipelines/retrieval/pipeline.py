@@ -5,7 +5,7 @@ RunReport. Wiring only."""
 
 from __future__ import annotations
 
-from tfx import v1 as tfx
+from tfx.orchestration.pipeline import Pipeline
 
 from components.embedding_eval.component import RetrievalEvaluator
 from components.embedding_index.component import IndexBuilder
@@ -15,7 +15,7 @@ from pipelines.runtime import PipelineRuntime
 from pipelines.vision import dag
 
 
-def create_pipeline(cfg: RetrievalConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
+def create_pipeline(cfg: RetrievalConfig, runtime: PipelineRuntime) -> Pipeline:
   data = dag.data_half(TASK, cfg.data, cfg.image, runtime)
   trainer = dag.trainer(TASK, data, cfg, runtime)
   indexer = IndexBuilder(

@@ -4,7 +4,7 @@ ServingCheck -> Pusher, EdgeExport (TFLite/ONNX, each scored by mIoU) -> RunRepo
 
 from __future__ import annotations
 
-from tfx import v1 as tfx
+from tfx.orchestration.pipeline import Pipeline
 
 from components.mask_eval.component import SegmentationEvaluator
 from pipelines.runtime import PipelineRuntime
@@ -13,7 +13,7 @@ from pipelines.segmentation.task import TASK
 from pipelines.vision import dag
 
 
-def create_pipeline(cfg: SegmentationConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
+def create_pipeline(cfg: SegmentationConfig, runtime: PipelineRuntime) -> Pipeline:
   data = dag.data_half(TASK, cfg.data, cfg.image, runtime,
                        reader_options={"unannotated": cfg.data.unannotated})
   trainer = dag.trainer(TASK, data, cfg, runtime)

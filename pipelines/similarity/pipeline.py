@@ -5,7 +5,7 @@ Pusher, EdgeExport (TFLite/ONNX + threshold) -> RunReport. Wiring only."""
 
 from __future__ import annotations
 
-from tfx import v1 as tfx
+from tfx.orchestration.pipeline import Pipeline
 
 from components.embedding_eval.component import VerificationEvaluator
 from pipelines.runtime import PipelineRuntime
@@ -14,7 +14,7 @@ from pipelines.similarity.task import TASK
 from pipelines.vision import dag
 
 
-def create_pipeline(cfg: SimilarityConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
+def create_pipeline(cfg: SimilarityConfig, runtime: PipelineRuntime) -> Pipeline:
   faces = cfg.faces
   face_align = ({"min_confidence": faces.min_confidence, "margin": faces.margin,
                  "crop_size": faces.crop_size} if faces.enabled else None)

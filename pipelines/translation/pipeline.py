@@ -6,7 +6,7 @@ each scored by PSNR and FID) -> RunReport. Wiring only."""
 
 from __future__ import annotations
 
-from tfx import v1 as tfx
+from tfx.orchestration.pipeline import Pipeline
 
 from components.gen_eval.component import TranslationEvaluator
 from pipelines.runtime import PipelineRuntime
@@ -15,7 +15,7 @@ from pipelines.translation.task import TASK
 from pipelines.vision import dag
 
 
-def create_pipeline(cfg: TranslationConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
+def create_pipeline(cfg: TranslationConfig, runtime: PipelineRuntime) -> Pipeline:
   data = dag.data_half(TASK, cfg.data, cfg.image, runtime)
   trainer = dag.trainer(TASK, data, cfg, runtime)
   baseline = dag.baseline_resolver()

@@ -5,7 +5,7 @@ Transform -> Trainer -> Evaluator (TFMA accuracy gate) + ServingCheck -> Pusher,
 from __future__ import annotations
 
 import tensorflow_model_analysis as tfma
-from tfx import v1 as tfx
+from tfx.orchestration.pipeline import Pipeline
 
 from pipelines import config_loader
 from pipelines.runtime import PipelineRuntime
@@ -20,7 +20,7 @@ def eval_config(cfg: VideoConfig) -> tfma.EvalConfig:
   return evaluation.accuracy_eval_config(cfg.evaluation)
 
 
-def create_pipeline(cfg: VideoConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
+def create_pipeline(cfg: VideoConfig, runtime: PipelineRuntime) -> Pipeline:
   data = dag.data_half(TASK, cfg.data, cfg.image, runtime,
                        reader_options=config_loader.to_dict(cfg.frames))
   # Trainer -> Evaluator (the gate) -> ServingCheck -> Pusher, EdgeExport -> RunReport.

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 
-from tfx import v1 as tfx
+from tfx.components import Evaluator
+from tfx.components import ExampleValidator
+from tfx.components import SchemaGen
+from tfx.components import StatisticsGen
+from tfx.components import Transform
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import pusher_pb2
+from tfx.types import standard_artifacts
+from tfx.types.channel import Channel
 
 from components.atomic_pusher.component import AtomicPusher
 from components.common import fingerprint
@@ -19,7 +29,6 @@ from components.image_ingest import readers
 from components.image_ingest.component import ImageIngest
 from components.run_report.component import RunReport
 from components.trainer.component import Trainer
-from components.trainer.component import VertexTrainer
 from components.serving_check.component import ServingCheck
 from pipelines import config_loader
 from pipelines.runtime import PipelineRuntime
@@ -32,10 +41,10 @@ from pipelines.vision.config import ImageConfig
 @dataclasses.dataclass(frozen=True)
 class DataHalf:
   ingest: ImageIngest
-  statistics: tfx.components.StatisticsGen
-  schema: tfx.components.SchemaGen
-  validator: tfx.components.ExampleValidator
-  transform: tfx.components.Transform
+  statistics: StatisticsGen
+  schema: SchemaGen
+  validator: ExampleValidator
+  transform: Transform
 
   @property
   def components(self) -> list:
@@ -72,14 +81,13 @@ def data_half(task: Task, data: DataConfig, image: ImageConfig, runtime: Pipelin
       face_align=face_align, split_by=split_by, channels=image.channels,
       input_fingerprint=runtime.input_fingerprint, reader_options=reader_options,
       code_version=code_version(ImageIngest))
-  statistics = tfx.components.StatisticsGen(examples=ingest.outputs["examples"])
-  schema = tfx.components.SchemaGen(statistics=statistics.outputs["statistics"],
-                                    infer_feature_shape=True)
-  validator = tfx.components.ExampleValidator(statistics=statistics.outputs["statistics"],
-                                              schema=schema.outputs["schema"])
+  statistics = StatisticsGen(examples=ingest.outputs["examples"])
+  schema = SchemaGen(statistics=statistics.outputs["statistics"], infer_feature_shape=True)
+  validator = ExampleValidator(statistics=statistics.outputs["statistics"],
+                               schema=schema.outputs["schema"])
   # No pre-/post-transform statistics: StatisticsGen has the raw ones, and those of transformed
   # pixels (thousands of values per example) cost Transform seconds and say nothing.
-  transform = tfx.components.Transform(
+  transform = Transform(
       examples=ingest.outputs["examples"], schema=schema.outputs["schema"],
       preprocessing_fn=task.preprocessing_fn, disable_statistics=True,
       custom_config={**image_transform.transform_custom_config(
@@ -100,7 +108,10 @@ def trainer(task: Task, data: DataHalf, cfg, runtime: PipelineRuntime) -> Traine
                                for s in task.trainer_sections},
                    "code_version": fingerprint.of(task.run_fn, "components.trainer.overrides"),
                    **runtime.vertex_training}
-  component = VertexTrainer if runtime.vertex_training else Trainer
+  if runtime.vertex_training:
+    from components.trainer.vertex import VertexTrainer as component  # pylint: disable=g-import-not-at-top
+  else:
+    component = Trainer
   tunable = {}
   if runtime.data_as_parameter:
     from tfx.orchestration import data_types  # pylint: disable=g-import-not-at-top
@@ -118,12 +129,12 @@ def trainer(task: Task, data: DataHalf, cfg, runtime: PipelineRuntime) -> Traine
       custom_config=custom_config, **tunable).with_id("Trainer")
 
 
-def baseline_resolver() -> tfx.dsl.Resolver:
+def baseline_resolver() -> Resolver:
   """The latest blessed model: the baseline an evaluator compares the candidate with."""
-  return tfx.dsl.Resolver(
-      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-      model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+  return Resolver(
+      strategy_class=LatestBlessedModelStrategy,
+      model=Channel(type=standard_artifacts.Model),
+      model_blessing=Channel(type=standard_artifacts.ModelBlessing),
   ).with_id("latest_blessed_model_resolver")
 
 
@@ -138,8 +149,8 @@ def delivery_half(task: Task, cfg, model, model_run, blessing, evaluation, data:
                                task=task.ref, code_version=code_version(ServingCheck, task))
   pusher = AtomicPusher(
       model=model, model_blessing=blessing, infra_blessing=serving_check.outputs["blessing"],
-      push_destination=tfx.proto.PushDestination(
-          filesystem=tfx.proto.PushDestination.Filesystem(
+      push_destination=pusher_pb2.PushDestination(
+          filesystem=pusher_pb2.PushDestination.Filesystem(
               base_directory=runtime.serving_model_dir(cfg.model_name))),
   ).with_id("Pusher")
   edge = EdgeExport(
@@ -157,7 +168,9 @@ def delivery_half(task: Task, cfg, model, model_run, blessing, evaluation, data:
       pipeline_name=runtime.pipeline_name, metadata_path=runtime.metadata_path or "", code_version=code_version(RunReport, task))
   endpoint = []
   if runtime.vertex_endpoint:  # the same gates as the TF Serving push
-    endpoint = [tfx.extensions.google_cloud_ai_platform.Pusher(
+    # Imported here: TFX's Vertex extensions import google-cloud-aiplatform (3.5 s).
+    from tfx.extensions.google_cloud_ai_platform.pusher.component import Pusher as VertexPusher  # pylint: disable=g-import-not-at-top
+    endpoint = [VertexPusher(
         model=model, model_blessing=blessing, infra_blessing=serving_check.outputs["blessing"],
         custom_config=runtime.vertex_endpoint).with_id("VertexEndpointPusher")]
   return [serving_check, pusher, *endpoint, edge, report]
@@ -168,7 +181,7 @@ def tfma_half(task: Task, cfg, data: DataHalf, eval_config, runtime: PipelineRun
   the delivery half: the model half of tasks gated by TFMA (image and video classifiers)."""
   trainer_node = trainer(task, data, cfg, runtime)
   baseline = baseline_resolver()
-  evaluator = tfx.components.Evaluator(
+  evaluator = Evaluator(
       examples=data.ingest.outputs["examples"], model=trainer_node.outputs["model"],
       baseline_model=baseline.outputs["model"], eval_config=eval_config)
   delivery = delivery_half(
@@ -190,9 +203,9 @@ def with_resources(components: list, step_resources: dict) -> list:
   return components
 
 
-def pipeline(runtime: PipelineRuntime, components: list) -> tfx.dsl.Pipeline:
+def pipeline(runtime: PipelineRuntime, components: list) -> Pipeline:
   components = with_resources(components, runtime.step_resources)
-  return tfx.dsl.Pipeline(
+  return Pipeline(
       pipeline_name=runtime.pipeline_name,
       pipeline_root=runtime.pipeline_root,
       components=components,

@@ -3,7 +3,10 @@ upper bound, written in the one evaluation outcome format."""
 
 
 import numpy as np
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.annotations import OutputArtifact
+from tfx.dsl.component.experimental.annotations import Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
@@ -21,14 +24,14 @@ def brightness_error(serving_model_dir: str, serialized: list[bytes]) -> tuple[n
   return predicted, images.mean(axis=(1, 2, 3))
 
 
-@tfx.dsl.components.component
+@component
 def BrightnessEvaluator(
-    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
-    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
-    evaluation: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelEvaluation],
-    blessing: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelBlessing],
-    max_mae: tfx.dsl.components.Parameter[float] = 0.05,
-    code_version: tfx.dsl.components.Parameter[str] = "",
+    model: InputArtifact[standard_artifacts.Model],
+    examples: InputArtifact[standard_artifacts.Examples],
+    evaluation: OutputArtifact[standard_artifacts.ModelEvaluation],
+    blessing: OutputArtifact[standard_artifacts.ModelBlessing],
+    max_mae: Parameter[float] = 0.05,
+    code_version: Parameter[str] = "",
 ) -> None:
   del code_version
   rows = ingest.read_examples(examples.uri, "eval")

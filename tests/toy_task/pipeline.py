@@ -1,6 +1,6 @@
 """The toy brightness DAG: the shared data half, Trainer and delivery half, its own evaluator."""
 
-from tfx import v1 as tfx
+from tfx.orchestration.pipeline import Pipeline
 
 from pipelines.runtime import PipelineRuntime
 from pipelines.vision import dag
@@ -9,7 +9,7 @@ from tests.toy_task.evaluator import BrightnessEvaluator
 from tests.toy_task.task import TASK
 
 
-def create_pipeline(cfg: ToyConfig, runtime: PipelineRuntime) -> tfx.dsl.Pipeline:
+def create_pipeline(cfg: ToyConfig, runtime: PipelineRuntime) -> Pipeline:
   data = dag.data_half(TASK, cfg.data, cfg.image, runtime)
   trainer = dag.trainer(TASK, data, cfg, runtime)
   evaluator = BrightnessEvaluator(
