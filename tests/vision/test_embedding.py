@@ -24,9 +24,10 @@ def test_embedding_network_and_classifier_bottleneck_are_unit_length():
   out = net.predict(x, verbose=0)
   assert out.shape == (8, 12)
   np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1, atol=1e-5)
-  clf = classification_model.build_classifier(4, ImageConfig(16, 16, 1), TrainConfig())
+  clf = classification_model.build_classifier(4, ImageConfig(16, 16, 1),
+                                              TrainConfig(widths=(8, 16, 40)))
   bottleneck = embedding.from_classifier(clf).predict(x, verbose=0)
-  assert bottleneck.shape == (8, 128)
+  assert bottleneck.shape == (8, 40)  # the last stage's width
   np.testing.assert_allclose(np.linalg.norm(bottleneck, axis=1), 1, atol=1e-5)
 
 
