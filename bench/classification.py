@@ -147,7 +147,8 @@ def growth(counts: list[int], output: str, epochs: int) -> int:
     print(f"{count} images: wall {runs[count]['wall']:.1f} s, peak RSS "
           f"{runs[count]['peak']:.2f} GiB", flush=True)
   sizes = sorted(runs)
-  rows = {name: [runs[n]["times"].get(name, 0.0) for n in sizes] for name in runs[sizes[0]]["times"]}
+  rows = {name: [runs[n]["times"].get(name, 0.0) for n in sizes]
+          for name in runs[sizes[0]]["times"]}
   rows["outside components"] = [runs[n]["wall"] - sum(runs[n]["times"].values()) for n in sizes]
   rows["wall, command to report"] = [runs[n]["wall"] for n in sizes]
   print(f"\n=== cost growth: classification, Fashion-MNIST subsets, {epochs} epochs each ===")

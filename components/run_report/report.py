@@ -130,8 +130,9 @@ _COLORS = [(180, 100, 30), (30, 120, 230), (60, 160, 60), (40, 40, 200), (150, 8
 def curves_image(history: dict[str, list[float]], width: int = 360, height: int = 220
                  ) -> np.ndarray | None:
   """One panel per metric: train (solid) and eval (`val_*`, dashed) values per epoch."""
-  metrics = sorted(k for k in history if not k.startswith("val_") and k not in ("lr", keras_bundle.EPOCH_SECONDS)
-                   and history[k])
+  not_curves = ("lr", keras_bundle.EPOCH_SECONDS)
+  metrics = sorted(k for k in history
+                   if not k.startswith("val_") and k not in not_curves and history[k])
   if not metrics:
     return None
   panels = []

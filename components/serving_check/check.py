@@ -30,10 +30,9 @@ class ServingCheckError(RuntimeError):
   """The model does not serve as expected; the message says what failed."""
 
 
-def describe_signatures(model_dir: str, loaded=None) -> dict:
-  """Inputs and outputs (dtype, shape) of every signature, like `saved_model_cli show --all`
-  (`loaded`: the model already loaded from `model_dir`)."""
-  loaded = loaded if loaded is not None else tf.saved_model.load(model_dir)
+def describe_signatures(loaded) -> dict:
+  """Inputs and outputs (dtype, shape) of every signature of a loaded SavedModel, like
+  `saved_model_cli show --all`."""
   out = {}
   for name, fn in loaded.signatures.items():
     _, kwargs = fn.structured_input_signature
@@ -79,8 +78,7 @@ def server_response(proc: subprocess.Popen, timeout: float = 300) -> dict:
   try:
     stdout, stderr = proc.communicate(timeout=timeout)
   except subprocess.TimeoutExpired:
-    proc.kill()
-    proc.communicate()
+    stop_server_process(proc)
     raise ServingCheckError(f"the model server process gave no response in {timeout:.0f}s")
   lines = stdout.strip().splitlines()
   if not lines:
@@ -90,6 +88,12 @@ def server_response(proc: subprocess.Popen, timeout: float = 300) -> dict:
   if "error" in response or proc.returncode != 0:
     raise ServingCheckError(f"the model server answered an error: {response.get('error')}")
   return response
+
+
+def stop_server_process(proc: subprocess.Popen) -> None:
+  """Kills a `start_server_process` process and reaps it."""
+  proc.kill()
+  proc.communicate()
 
 
 def query_in_subprocess(model_dir: str, request: dict, timeout: float = 300) -> dict:
@@ -122,12 +126,11 @@ def check_serving(model_dir: str, rows: list[tuple[bytes, dict]], contract: Serv
   server = start_server_process(model_dir, rest_request(instances, contract.signature))
   try:
     loaded = tf.saved_model.load(model_dir)
-    signatures = describe_signatures(model_dir, loaded)
+    signatures = describe_signatures(loaded)
     check_signature(signatures, contract)
     reference = reference_outputs(loaded, contract, rows)
   except BaseException:
-    server.kill()
-    server.communicate()
+    stop_server_process(server)
     raise
   response = server_response(server, timeout)
   predictions = response.get("predictions")

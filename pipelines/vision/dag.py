@@ -15,7 +15,7 @@ from tfx.components import SchemaGen
 from tfx.components import StatisticsGen
 from tfx.components import Transform
 from tfx.dsl.components.common.resolver import Resolver
-from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
+from tfx.dsl.input_resolution.strategies import latest_blessed_model_strategy
 from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
@@ -132,7 +132,7 @@ def trainer(task: Task, data: DataHalf, cfg, runtime: PipelineRuntime) -> Traine
 def baseline_resolver() -> Resolver:
   """The latest blessed model: the baseline an evaluator compares the candidate with."""
   return Resolver(
-      strategy_class=LatestBlessedModelStrategy,
+      strategy_class=latest_blessed_model_strategy.LatestBlessedModelStrategy,
       model=Channel(type=standard_artifacts.Model),
       model_blessing=Channel(type=standard_artifacts.ModelBlessing),
   ).with_id("latest_blessed_model_resolver")
@@ -169,8 +169,8 @@ def delivery_half(task: Task, cfg, model, model_run, blessing, evaluation, data:
   endpoint = []
   if runtime.vertex_endpoint:  # the same gates as the TF Serving push
     # Imported here: TFX's Vertex extensions import google-cloud-aiplatform (3.5 s).
-    from tfx.extensions.google_cloud_ai_platform.pusher.component import Pusher as VertexPusher  # pylint: disable=g-import-not-at-top
-    endpoint = [VertexPusher(
+    from tfx.extensions.google_cloud_ai_platform.pusher import component as vertex  # pylint: disable=g-import-not-at-top
+    endpoint = [vertex.Pusher(
         model=model, model_blessing=blessing, infra_blessing=serving_check.outputs["blessing"],
         custom_config=runtime.vertex_endpoint).with_id("VertexEndpointPusher")]
   return [serving_check, pusher, *endpoint, edge, report]

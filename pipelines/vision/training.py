@@ -35,7 +35,8 @@ class HistoryFile(keras.callbacks.Callback):
   def on_epoch_end(self, epoch, logs=None):
     for k, v in (logs or {}).items():
       self.history.setdefault(k, []).append(float(v))
-    self.history.setdefault(keras_bundle.EPOCH_SECONDS, []).append(round(time.monotonic() - self._start, 3))
+    seconds = round(time.monotonic() - self._start, 3)
+    self.history.setdefault(keras_bundle.EPOCH_SECONDS, []).append(seconds)
     tf.io.gfile.makedirs(os.path.dirname(self.path))
     with tf.io.gfile.GFile(self.path, "w") as f:
       json.dump(self.history, f)
