@@ -64,11 +64,20 @@ class PostprocessConfig:
 
 @dataclasses.dataclass(frozen=True)
 class DetectionAugmentConfig:
-  # Boxes move with the image: a random whole-pixel shift (zero padding; boxes clipped, and a box
-  # pushed out of the image is dropped for that step) and optional horizontal flips (off: digits
-  # are not mirror-symmetric).
-  shift: float = 0.15  # largest shift, as a fraction of the image size
+  # Boxes move with the image: a random crop window resized back to the input size (zoom: its
+  # side varies log-uniformly in [1 / (1 + zoom), 1 + zoom] of the image; shift: its centre moves
+  # up to this fraction of the image; zero outside the image; a box with under half its area
+  # left inside is dropped for that step), optional horizontal flips (off: digits are not
+  # mirror-symmetric), and colour jitter of this strength (brightness, contrast, saturation,
+  # hue).
+  shift: float = 0.15
+  zoom: float = 0.0
   flip: bool = False
+  colour: float = 0.0
+
+  def validate(self) -> None:
+    if not 0 <= self.shift < 0.5 or not 0 <= self.zoom <= 1 or not 0 <= self.colour < 1:
+      raise ValueError("augment: need 0 <= shift < 0.5, 0 <= zoom <= 1 and 0 <= colour < 1")
 
 
 @dataclasses.dataclass(frozen=True)

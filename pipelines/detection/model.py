@@ -164,7 +164,10 @@ class DetectionLoss(keras.losses.Loss):
     p = tf.sigmoid(logits)
     p_t = onehot * p + (1 - onehot) * (1 - p)
     alpha_t = onehot * self.alpha + (1 - onehot) * (1 - self.alpha)
-    focal = tf.reduce_sum(alpha_t * (1 - p_t) ** self.gamma * ce, axis=-1) * counted
+    # (1 - p_t) ** gamma has an infinite gradient at 0 for gamma < 1 (a saturated sigmoid gives
+    # exactly 0 in float32: NaN); from 1e-6 up it is finite.
+    modulating = tf.maximum(1 - p_t, 1e-6) ** self.gamma
+    focal = tf.reduce_sum(alpha_t * modulating * ce, axis=-1) * counted
     diff = tf.abs(y_true[..., :4] - y_pred[..., :4])
     huber = tf.reduce_sum(tf.where(diff < 1.0, 0.5 * diff ** 2, diff - 0.5), axis=-1) * positive
     n = tf.maximum(tf.reduce_sum(positive, axis=1), 1.0)
@@ -222,18 +225,47 @@ def edge_model(model: keras.Model, metadata: dict, batch_size: int | None = 1) -
 # Training data
 
 
+def _window_transform(window: tf.Tensor, size: int) -> tuple[tf.Tensor, tf.Tensor]:
+  """For `tf.image.crop_and_resize` of a [size] axis to [size] pixels over the normalised window
+  (start, end): (offset, ratio) such that a pixel-edge coordinate u of the input (u = pixels /
+  size, the boxes' convention) is (u - offset) / ratio in the output. crop_and_resize maps
+  output pixel i to input pixel start * (size - 1) + i * ratio, hence the half-pixel terms."""
+  ratio = window[1] - window[0]
+  return (window[0] * (size - 1) + 0.5 * (1.0 - ratio)) / size, ratio
+
+
+def _colour_jitter(image: tf.Tensor, strength: float) -> tf.Tensor:
+  """Random brightness, contrast (and for RGB saturation and hue) of one image in [0, 1]."""
+  image = tf.image.random_brightness(image, 0.5 * strength)
+  image = tf.image.random_contrast(image, 1.0 - strength, 1.0 + strength)
+  if image.shape[-1] == 3:
+    image = tf.image.random_saturation(image, 1.0 - strength, 1.0 + strength)
+    image = tf.image.random_hue(image, 0.25 * strength)
+  return tf.clip_by_value(image, 0.0, 1.0)
+
+
 def augment(image: tf.Tensor, gt_boxes: tf.Tensor, gt_classes: tf.Tensor,
             cfg: DetectionAugmentConfig) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-  """A random whole-pixel shift (zero padding) and optional flip of one image [H, W, C], moving
-  its boxes [M, 4] with it; a box left with under half its area inside is dropped (class -1)."""
+  """Random geometry and colour of one image [H, W, C], its boxes [M, 4] moving with it.
+
+  Geometry: a crop window of side 1 / s (s log-uniform in [1 / (1 + zoom), 1 + zoom]; s > 1
+  zooms in) centred up to `shift` of the image away from the centre, resized back to H x W
+  (zero outside the image), and an optional horizontal flip. A box left with under half its area
+  inside is dropped (class -1); the others are clipped. Colour: `_colour_jitter`.
+  """
   h, w = int(image.shape[0]), int(image.shape[1])
-  if cfg.shift > 0:
-    dy, dx = max(1, int(h * cfg.shift)), max(1, int(w * cfg.shift))
-    oy = tf.random.uniform([], -dy, dy + 1, tf.int32)
-    ox = tf.random.uniform([], -dx, dx + 1, tf.int32)
-    padded = tf.pad(image, [[dy, dy], [dx, dx], [0, 0]])
-    image = tf.slice(padded, [dy - oy, dx - ox, 0], [h, w, -1])
-    moved = gt_boxes + tf.cast(tf.stack([oy / h, ox / w, oy / h, ox / w]), tf.float32)
+  if cfg.shift > 0 or cfg.zoom > 0:
+    log_zoom = math.log1p(cfg.zoom)
+    side = tf.exp(-tf.random.uniform([], -log_zoom, log_zoom))  # window side (normalised)
+    centre = 0.5 + tf.random.uniform([2], -cfg.shift, cfg.shift)
+    # Whole input pixels: without zoom the shift moves pixels exactly, as before.
+    scale = tf.constant([h - 1, w - 1], tf.float32)
+    start = tf.round((centre - side / 2) * scale) / scale
+    window = tf.stack([start[0], start[1], start[0] + side, start[1] + side])
+    image = tf.image.crop_and_resize(image[tf.newaxis], window[tf.newaxis], [0], [h, w])[0]
+    (oy, ry), (ox, rx) = (_window_transform(tf.stack([window[0], window[2]]), h),
+                          _window_transform(tf.stack([window[1], window[3]]), w))
+    moved = (gt_boxes - tf.stack([oy, ox, oy, ox])) / tf.stack([ry, rx, ry, rx])
     clipped = tf.clip_by_value(moved, 0.0, 1.0)
     area = lambda b: tf.maximum(b[:, 2] - b[:, 0], 0) * tf.maximum(b[:, 3] - b[:, 1], 0)
     kept = area(clipped) >= 0.5 * area(moved)
@@ -245,6 +277,8 @@ def augment(image: tf.Tensor, gt_boxes: tf.Tensor, gt_classes: tf.Tensor,
     gt_boxes = tf.cond(flip, lambda: tf.stack(
         [gt_boxes[:, 0], 1 - gt_boxes[:, 3], gt_boxes[:, 2], 1 - gt_boxes[:, 1]], axis=1),
                        lambda: gt_boxes)
+  if cfg.colour > 0:
+    image = _colour_jitter(image, cfg.colour)
   return image, gt_boxes, gt_classes
 
 

@@ -144,6 +144,17 @@ def test_focal_loss_rewards_the_right_class_and_box():
   assert float(loss(y, ignored)) == pytest.approx(float(loss(y, good)), rel=1e-5)
 
 
+
+def test_focal_loss_gradient_is_finite_for_saturated_logits_at_any_gamma():
+  # (1 - p_t) ** gamma with gamma < 1 has an infinite slope where the sigmoid saturates.
+  y = tf.constant([[[0, 0, 0, 0, 1], [0, 0, 0, 0, boxes.NEGATIVE]]], tf.float32)
+  pred = tf.Variable([[[0, 0, 0, 0, -40, 40], [0, 0, 0, 0, -40, -40]]], dtype=tf.float32)
+  for gamma in (0.0, 0.5, 2.0):
+    with tf.GradientTape() as tape:
+      value = model.DetectionLoss(num_classes=2, gamma=gamma)(y, pred)
+    grad = tape.gradient(value, pred)
+    assert np.isfinite(float(value)) and np.isfinite(grad.numpy()).all(), gamma
+
 def test_augmentation_moves_boxes_with_the_image():
   image = np.zeros((16, 16, 1), np.float32)
   image[4:8, 4:8] = 1
@@ -152,10 +163,41 @@ def test_augmentation_moves_boxes_with_the_image():
   for _ in range(5):
     img, b, c = model.augment(tf.constant(image), box, tf.constant([2]),
                               DetectionAugmentConfig(shift=0.25))
-    ys, xs = np.nonzero(img.numpy()[..., 0])
+    ys, xs = np.nonzero(img.numpy()[..., 0] > 0.5)
     if c.numpy()[0] >= 0:
       np.testing.assert_allclose(b.numpy()[0] * 16, [ys.min(), xs.min(), ys.max() + 1,
                                                      xs.max() + 1], atol=1e-4)
+
+
+def test_zoom_moves_boxes_with_the_image_and_drops_boxes_zoomed_out_of_it():
+  image = np.zeros((32, 32, 1), np.float32)
+  image[8:16, 12:24] = 1
+  box = tf.constant([[8 / 32, 12 / 32, 16 / 32, 24 / 32], [0, 0, 2 / 32, 2 / 32]])
+  tf.random.set_seed(5)
+  kept = dropped = 0
+  for _ in range(12):
+    img, b, c = model.augment(tf.constant(image), box, tf.constant([1, 0]),
+                              DetectionAugmentConfig(shift=0.2, zoom=0.5, colour=0.0))
+    ys, xs = np.nonzero(img.numpy()[..., 0] > 0.5)  # the square, resampled
+    if c.numpy()[0] >= 0 and len(ys):
+      kept += 1
+      # Within a pixel of the resampled square (bilinear edges).
+      np.testing.assert_allclose(b.numpy()[0] * 32, [ys.min(), xs.min(), ys.max() + 1,
+                                                     xs.max() + 1], atol=1.01)
+    dropped += int(c.numpy()[1] < 0)  # the corner box leaves the window when zoomed in/shifted
+  assert kept >= 6 and dropped >= 1
+
+
+def test_colour_jitter_keeps_images_in_range_and_boxes_in_place():
+  rng = np.random.default_rng(0)
+  image = tf.constant(rng.random((16, 16, 3), np.float32))
+  box = tf.constant([[0.25, 0.25, 0.5, 0.75]])
+  img, b, c = model.augment(image, box, tf.constant([3]),
+                            DetectionAugmentConfig(shift=0.0, colour=0.5))
+  assert 0.0 <= float(tf.reduce_min(img)) and float(tf.reduce_max(img)) <= 1.0
+  assert not np.allclose(img.numpy(), image.numpy())
+  np.testing.assert_array_equal(b.numpy(), box.numpy())
+  assert c.numpy().tolist() == [3]
 
 
 def _tiny_detector():
