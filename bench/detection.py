@@ -1,6 +1,6 @@
 """Detection benchmark: the whole detection DAG on Fashion-MNIST scenes, with figures.
 
-  python bench/detection.py [--output DIR] [--scenes 3750] [--size 128] [--epochs 20] [--digits]
+  python bench/detection.py [--output DIR] [--scenes 3750] [--size 128] [--epochs 60] [--digits]
 
 Data: real Fashion-MNIST garments (Debian `dataset-fashion-mnist`, official train images) pasted
 1-3 per scene at 20-45 % of the scene's width onto crops of the real photos shipped with
@@ -26,7 +26,7 @@ import fashion  # noqa: E402
 
 
 def main() -> int:
-  args, name, out, data = fashion.scene_bench(__doc__, "detection")
+  args, name, out, data = fashion.scene_bench(__doc__, "detection", epochs=60)
   overrides = None
   if data:
     overrides = {"detection": {

@@ -163,7 +163,7 @@ def write_fashion_scenes(root: str, count: int, size: int) -> str:
                                scale=(0.2, 0.45))
 
 
-def scene_bench(doc: str, task: str):
+def scene_bench(doc: str, task: str, epochs: int = 20):
   """The command line and data of the scene benchmarks (detection, segmentation): returns
   (args, run name, output folder, data folder or None for `--digits`, the embedded default)."""
   import argparse  # pylint: disable=g-import-not-at-top
@@ -171,7 +171,7 @@ def scene_bench(doc: str, task: str):
   parser.add_argument("--output", default="bench-output")
   parser.add_argument("--scenes", type=int, default=3750)
   parser.add_argument("--size", type=int, default=128)
-  parser.add_argument("--epochs", type=int, default=20)
+  parser.add_argument("--epochs", type=int, default=epochs)
   parser.add_argument("--digits", action="store_true", help="the embedded digits default run")
   args = parser.parse_args()
   name = f"{task}-digits" if args.digits else f"{task}-fashion-{args.scenes}-{args.size}"
