@@ -31,9 +31,13 @@ class SegmentationAugmentConfig:
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
   model: Literal["unet", "fcn"] = "unet"
-  base_filters: int = 16  # U-Net: filters of the first level, doubled per level
+  # U-Net: filters of the first level, doubled per level. 24 gave mIoU 0.648 against 0.584 (60
+  # epochs, outside the DAG) at about twice the training time; 16 keeps the default run short.
+  base_filters: int = 16
   depth: int = 3  # U-Net: down-sampling levels
-  epochs: int = 30
+  # 1,200 digit scenes (32 px, outside the DAG, same model): mIoU 0.297 after 30 epochs, 0.584
+  # after 60 (cosine to zero, no early stopping; 0.603 at learning rate 6e-3, 0.177 at 1e-3).
+  epochs: int = 60
   batch_size: int = 32
   learning_rate: float = 3e-3
   # loss = cross-entropy + dice_weight * (1 - soft Dice averaged over classes). Measured on
@@ -41,7 +45,7 @@ class TrainConfig:
   # cross-entropy alone 0.447; in the default DAG 0.25 gave 0.28 and 0.1 gave 0.20. So the
   # default is cross-entropy alone; raise it for rare classes on longer schedules.
   dice_weight: float = 0.0
-  early_stopping_patience: int = 8
+  early_stopping_patience: int = 0  # 0: off (the cosine schedule ends the run)
   lr_schedule: Literal["plateau", "cosine", "constant"] = "cosine"
   reduce_lr_patience: int = 2
   # 0: from the steps per epoch (`pipelines.vision.training.batch_norm_momentum`).

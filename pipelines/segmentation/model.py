@@ -180,16 +180,19 @@ def run_fn(fn_args) -> None:
   tft_output = tft.TFTransformOutput(fn_args.transform_output)
   class_names = seg_transform.class_names(tft_output)
   mask = transform.xf(seg_transform.MASK_KEY)
-  train_ds = transform.dataset(fn_args.train_files, fn_args.data_accessor, tft_output,
-                               cfg.train.batch_size, shuffle=True, seed=cfg.train.seed,
-                               label=mask)
+  num_train = transform.count_examples(fn_args.train_files)
+  train_ds = transform.reshuffled_in_memory(
+      transform.dataset(fn_args.train_files, fn_args.data_accessor, tft_output,
+                        cfg.train.batch_size, shuffle=False, seed=cfg.train.seed,
+                        label=mask).unbatch(),
+      num_train, cfg.train.seed).batch(cfg.train.batch_size)
   eval_ds = transform.dataset(fn_args.eval_files, fn_args.data_accessor, tft_output,
                               cfg.train.batch_size, shuffle=False, seed=cfg.train.seed,
                               label=mask)
   logging.info("training a %s on %d classes: %s", cfg.train.model, len(class_names), class_names)
   model = build(cfg.image, len(class_names), cfg.train)
-  fit(model, train_ds, eval_ds, len(class_names), cfg.train,
-      transform.count_examples(fn_args.train_files), log_dir=fn_args.model_run_dir)
+  fit(model, train_ds, eval_ds, len(class_names), cfg.train, num_train,
+      log_dir=fn_args.model_run_dir)
   SegmentationServingModule(model, tft_output, class_names).save(
       fn_args.serving_model_dir, task="segmentation")
   keras_bundle.write(
