@@ -259,7 +259,7 @@ def augment(image: tf.Tensor, gt_boxes: tf.Tensor, gt_classes: tf.Tensor,
     side = tf.exp(-tf.random.uniform([], -log_zoom, log_zoom))  # window side (normalised)
     centre = 0.5 + tf.random.uniform([2], -cfg.shift, cfg.shift)
     # Whole input pixels: without zoom the shift moves pixels exactly, as before.
-    scale = tf.constant([h - 1, w - 1], tf.float32)
+    scale = tf.constant([max(h - 1, 1), max(w - 1, 1)], tf.float32)
     start = tf.round((centre - side / 2) * scale) / scale
     window = tf.stack([start[0], start[1], start[0] + side, start[1] + side])
     image = tf.image.crop_and_resize(image[tf.newaxis], window[tf.newaxis], [0], [h, w])[0]
