@@ -13,22 +13,13 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session", autouse=True)
 def _private_temp_dir(tmp_path_factory):
   """Everything the tests (and the processes they start) put in the system temp folder goes to
-  one folder of this pytest process, removed at the end: Beam's `beam-temp*` and
-  `beam-pipeline-temp*`, TF's and tf.Transform's `tmp*` folders of tests that run pipelines or
-  libraries directly, not through `runners` (which gives every run its own temp folder). Before
-  this, a clean-clone suite left ~90 empty folders in /tmp."""
-  import shutil  # pylint: disable=g-import-not-at-top
-  import tempfile  # pylint: disable=g-import-not-at-top
-  path = str(tmp_path_factory.mktemp("system-temp"))
-  saved = tempfile.tempdir, os.environ.get("TMPDIR")
-  tempfile.tempdir, os.environ["TMPDIR"] = path, path
-  yield path
-  tempfile.tempdir = saved[0]
-  if saved[1] is None:
-    os.environ.pop("TMPDIR", None)
-  else:
-    os.environ["TMPDIR"] = saved[1]
-  shutil.rmtree(path, ignore_errors=True)
+  one folder of this pytest process, removed at the end, as `runners.run_temp_dir` does for a
+  run: Beam's `beam-temp*` and `beam-pipeline-temp*`, TF's and tf.Transform's `tmp*` folders of
+  tests that run pipelines or libraries directly. Before this, a clean-clone suite left ~90
+  folders in /tmp."""
+  from pipelines import runners  # pylint: disable=g-import-not-at-top
+  with runners.run_temp_dir(str(tmp_path_factory.mktemp("system-temp"))) as path:
+    yield path
 
 
 @pytest.fixture(autouse=True)
