@@ -30,6 +30,56 @@ def test_decode_and_resize_reads_png_and_jpeg_of_any_size():
   assert preprocessing.decode_and_resize(batch, 8, 8, 3).shape == (2, 8, 8, 3)
 
 
+@pytest.mark.parametrize("shape", [(16, 12, 1), (8, 8, 3), (4, 8, 8, 1), (224, 224, 3)])
+def test_stored_images_are_the_raw_pixels_and_decode_back(shape):
+  rng = np.random.default_rng(0)
+  pixels = rng.integers(0, 256, (3, *shape)).astype(np.uint8)
+  stored = preprocessing.store(tf.constant(pixels / 255.0, tf.float32)).numpy()
+  size = int(np.prod(shape))
+  # One byte per value after a small fixed header: 224x224x3 costs 1.0001x the raw pixels.
+  assert all(size < len(s) <= size + 32 and s.endswith(p.tobytes())
+             for s, p in zip(stored, pixels))
+  decoded = preprocessing.images(tf.constant(stored), shape)
+  assert decoded.dtype == tf.float32 and decoded.shape == (3, *shape)
+  np.testing.assert_array_equal(np.round(decoded.numpy() * 255).astype(np.uint8), pixels)
+  decoded_2d = preprocessing.images(tf.constant(stored[:, None]), shape)  # [N, 1] as TFXIO
+  np.testing.assert_array_equal(decoded_2d.numpy(), decoded.numpy())
+  from components.common import images  # pylint: disable=g-import-not-at-top
+  np.testing.assert_array_equal(images.pixels_from_stored(stored), decoded.numpy())
+
+
+def test_stored_images_round_to_whole_pixels_and_clip():
+  x = tf.constant([[[[0.5 / 255 + 1e-4], [-0.2]], [[1.7], [0.4]]]], tf.float32)  # 2x2x1
+  decoded = preprocessing.images(preprocessing.store(x), (2, 2, 1)).numpy().reshape(-1)
+  np.testing.assert_allclose(decoded * 255, [1, 0, 255, 102], atol=1e-4)
+
+
+def test_stored_images_of_another_shape_are_an_error_naming_it():
+  stored = preprocessing.store(tf.zeros([2, 16, 16, 1]))
+  with pytest.raises(tf.errors.InvalidArgumentError, match=r"not a uint8 image of shape "
+                                                           r"\[8, 32, 1\]"):
+    preprocessing.images(stored, (8, 32, 1))  # the same number of pixels, another shape
+  from components.common import images  # pylint: disable=g-import-not-at-top
+  assert images.pixels_from_stored(np.array([b"not pixels", b""], object)) is None
+  assert images.pixels_from_stored(np.array([1.0, 2.0])) is None
+
+
+def test_transform_writes_images_as_uint8_bytes_within_1_1x_of_raw_pixels():
+  """Issue 12: a transformed 224x224x3 example costs the raw uint8 pixels, not float32's 4x."""
+  rng = np.random.default_rng(1)
+  photos = [rng.integers(0, 256, (300, 260, 3)).astype(np.uint8) for _ in range(2)]
+  out = transform.preprocessing_fn(
+      {transform.IMAGE_KEY: tf.constant(_encoded(photos, ".png"))},
+      {"image": {"height": 224, "width": 224, "channels": 3}})
+  stored = out[transform.xf(transform.IMAGE_KEY)]
+  assert stored.dtype == tf.string
+  example = tf.train.Example(features=tf.train.Features(feature={
+      "image_xf": tf.train.Feature(bytes_list=tf.train.BytesList(value=[stored.numpy()[0]]))}))
+  assert len(example.SerializeToString()) <= 1.1 * 224 * 224 * 3
+  direct = preprocessing.decode_and_resize(tf.constant(_encoded(photos, ".png")), 224, 224, 3)
+  np.testing.assert_allclose(preprocessing.images(stored, (224, 224, 3)), direct, atol=0.5 / 255)
+
+
 @pytest.mark.parametrize("name, channels", [("small_cnn", 1), ("small_cnn", 3),
                                             ("mobilenet_v2", 1), ("mobilenet_v2", 3)])
 def test_builders_output_class_probabilities(name, channels):

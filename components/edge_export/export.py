@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from components.common import images
 from components.common import keras_bundle
 from components.common.contract import EdgeContract
 
@@ -45,7 +46,8 @@ def tflite_file(variant: str) -> str:
 def load_transformed_examples(file_pattern: str, feature_spec: Mapping[str, Any],
                               limit: int | None = None) -> dict[str, np.ndarray]:
   """Reads gzipped tf.Examples written by Transform into {feature: array [N, ...]} for the
-  fixed-length features of `feature_spec` (the transform output's transformed feature spec)."""
+  fixed-length features of `feature_spec` (the transform output's transformed feature spec);
+  stored images (raw uint8 pixels, `images.encode_pixels`) come back as float32 in [0, 1]."""
   files = sorted(tf.io.gfile.glob(file_pattern))
   if not files:
     raise FileNotFoundError(f"no transformed examples match {file_pattern}")
@@ -58,7 +60,13 @@ def load_transformed_examples(file_pattern: str, feature_spec: Mapping[str, Any]
   for batch in ds.as_numpy_iterator():
     for k, v in batch.items():
       columns[k].append(v)
-  return {k: np.concatenate(v) for k, v in columns.items() if v}
+  out = {k: np.concatenate(v) for k, v in columns.items() if v}
+  for k, v in out.items():
+    if v.dtype == object:
+      pixels = images.pixels_from_stored(v)
+      if pixels is not None:
+        out[k] = pixels
+  return out
 
 
 def _as_list(x) -> list[np.ndarray]:

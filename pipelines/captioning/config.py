@@ -78,10 +78,15 @@ class DecodeConfig:
   """Decoding inside the serving graph: beam search of this width (1: greedy). The
   `serving_greedy` signature is always greedy (what the edge decoding loop does)."""
   beam_width: int = 3
+  # The finished beams are ranked by log-probability / ((5 + length) / 6) ** length_penalty
+  # (GNMT's length normalisation); 0: by plain log-probability, which favours short captions.
+  length_penalty: float = 0.0
 
   def validate(self) -> None:
     if not 1 <= self.beam_width <= 16:
       raise ValueError(f"beam_width must be in [1, 16], got {self.beam_width}")
+    if not 0 <= self.length_penalty <= 2:
+      raise ValueError(f"length_penalty must be in [0, 2], got {self.length_penalty}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -44,6 +44,7 @@ from pipelines.captioning.transform import IMAGE_XF
 from pipelines.captioning.transform import NUM_CAPTIONS_XF
 from pipelines.captioning.transform import vocabulary
 from pipelines.vision import distribute
+from pipelines.vision import preprocessing
 from pipelines.vision import serving
 from pipelines.vision import training
 from pipelines.vision import transform as image_transform
@@ -150,12 +151,14 @@ def teacher_forcing(vocab_size: int):
   return fn
 
 
-def pair_dataset(files, data_accessor, tft_output) -> tf.data.Dataset:
-  """Every (image, caption ids) pair of the transformed examples in `files`."""
+def pair_dataset(files, data_accessor, tft_output, shape: tuple[int, ...]) -> tf.data.Dataset:
+  """Every (image, caption ids) pair of the transformed examples in `files` (`shape`: one
+  stored image's)."""
   from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
   ds = data_accessor.tf_dataset_factory(
       files, tfxio.TensorFlowDatasetOptions(batch_size=256, num_epochs=1, shuffle=False),
       tft_output.transformed_metadata.schema)
+  ds = ds.map(lambda f: {**f, IMAGE_XF: preprocessing.images(f[IMAGE_XF], shape)})
   return ds.unbatch().flat_map(caption_pairs)
 
 
@@ -177,10 +180,12 @@ def fit(model: keras.Model, train_ds, eval_ds, train: TrainConfig, num_pairs: in
 
 
 def decode(encoder: keras.Model, step: keras.Model, images: tf.Tensor, steps: int,
-           beam_width: int) -> dict[str, tf.Tensor]:
+           beam_width: int, length_penalty: float = 0.0) -> dict[str, tf.Tensor]:
   """Beam search over `steps` words (greedy when `beam_width` is 1): the best sequence's ids
   [N, steps] (after <end>: <pad>), its attention [N, steps, P] and total log-probability [N].
-  Scores are plain sums of log-probabilities; a finished beam continues with <pad> at no cost."""
+  Beams are searched by plain sums of log-probabilities (a finished beam continues with <pad> at
+  no cost); the final `beam_width` are ranked by sum / ((5 + length) / 6) ** `length_penalty`
+  (GNMT; 0: the plain sum)."""
   features, h, c = encoder(images, training=False)
   vocab_size = step.output_shape[0][-1]
   positions = features.shape[1]
@@ -210,7 +215,12 @@ def decode(encoder: keras.Model, step: keras.Model, images: tf.Tensor, steps: in
     finished = (tf.gather(finished, parent, batch_dims=1) | (word == text.END_ID) |
                 (word == text.PAD_ID))
     token = tf.reshape(word, [-1])
-  return {"ids": history[:, 0], "attention": attention_history[:, 0], "log_prob": scores[:, 0]}
+  lengths = tf.reduce_sum(tf.cast(history != text.PAD_ID, tf.float32), axis=-1)
+  pick = tf.argmax(scores / ((5.0 + lengths) / 6.0) ** length_penalty, axis=1,
+                   output_type=tf.int32)
+  return {"ids": tf.gather(history, pick, batch_dims=1),
+          "attention": tf.gather(attention_history, pick, batch_dims=1),
+          "log_prob": tf.gather(scores, pick, batch_dims=1)}
 
 
 def caption_outputs(decoded: dict[str, tf.Tensor], words: tf.Tensor,
@@ -235,19 +245,20 @@ class CaptionServingModule(serving.ImageServingModule):
   """Image bytes -> caption by beam search (serving_default) or greedily (serving_greedy)."""
 
   def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput, words: list[str],
-               steps: int, beam_width: int, grid: tuple[int, int]):
-    super().__init__(model, tft_output)
+               steps: int, beam_width: int, grid: tuple[int, int], length_penalty: float = 0.0):
+    super().__init__(model, tft_output, model.get_layer(ENCODER).input_shape[1:])
     self.encoder = serving.WeightsOnly(model.get_layer(ENCODER))
     self.step = serving.WeightsOnly(model.get_layer(DECODER))
     self.words = tf.constant(words)
     self.steps, self.beam_width, self.grid = steps, beam_width, grid
+    self.length_penalty = length_penalty
     self.serve_greedy = tf.function(
         lambda image_bytes: self.captions(self.images_from_bytes(image_bytes), 1),
         input_signature=[tf.TensorSpec([None], tf.string, name=image_transform.SERVING_INPUT)])
 
   def captions(self, images: tf.Tensor, beam_width: int) -> dict[str, tf.Tensor]:
-    return caption_outputs(decode(self.encoder, self.step, images, self.steps, beam_width),
-                           self.words, self.grid)
+    return caption_outputs(decode(self.encoder, self.step, images, self.steps, beam_width,
+                                  self.length_penalty), self.words, self.grid)
 
   def outputs(self, images):
     return self.captions(images, self.beam_width)
@@ -270,19 +281,21 @@ def run_fn(fn_args) -> None:
   words = vocabulary(tft_output)
   seq_len = int(tft_output.transformed_feature_spec()[CAPTIONS_XF].shape[-1])
   steps = seq_len - 1
-  pairs = pair_dataset(fn_args.train_files, fn_args.data_accessor, tft_output).cache()
+  shape = image_transform.image_shape(cfg.image)
+  pairs = pair_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, shape).cache()
   num_pairs = int(pairs.reduce(np.int64(0), lambda n, _: n + 1))
   logging.info("training the captioner on %d (image, caption) pairs, %d words (%d special), "
                "%d steps", num_pairs, len(words), len(text.SPECIAL_TOKENS), steps)
   batch, seed = cfg.train.batch_size, cfg.train.seed
   train_ds = (pairs.shuffle(min(num_pairs, 50000), seed=seed, reshuffle_each_iteration=True)
               .map(teacher_forcing(len(words))).batch(batch).prefetch(tf.data.AUTOTUNE))
-  eval_ds = (pair_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output)
+  eval_ds = (pair_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, shape)
              .map(teacher_forcing(len(words))).batch(batch).cache())
   model = build(len(words), steps, cfg.image, cfg.train)
   fit(model, train_ds, eval_ds, cfg.train, num_pairs, log_dir=fn_args.model_run_dir)
   grid = grid_shape(cfg.image, cfg.train)
-  CaptionServingModule(model, tft_output, words, steps, cfg.decode.beam_width, grid).save(
+  CaptionServingModule(model, tft_output, words, steps, cfg.decode.beam_width, grid,
+                       cfg.decode.length_penalty).save(
       fn_args.serving_model_dir, task="captioning")
   keras_bundle.write(model, words, {
       **image_transform.preprocessing_metadata(cfg.image), "steps": steps, "grid": list(grid),

@@ -125,10 +125,13 @@ def run_fn(fn_args) -> None:
   tft_output = tft.TFTransformOutput(fn_args.transform_output)
   class_names = transform.class_names(tft_output)
   logging.info("training %s on %d classes: %s", cfg.train.model, len(class_names), class_names)
+  shape = transform.image_shape(cfg.image)
   train_ds = transform.dataset(fn_args.train_files, fn_args.data_accessor, tft_output,
-                      cfg.train.batch_size, shuffle=True, seed=cfg.train.seed)
+                               cfg.train.batch_size, shuffle=True, seed=cfg.train.seed,
+                               shape=shape)
   eval_ds = transform.dataset(fn_args.eval_files, fn_args.data_accessor, tft_output,
-                     cfg.train.batch_size, shuffle=False, seed=cfg.train.seed)
+                              cfg.train.batch_size, shuffle=False, seed=cfg.train.seed,
+                              shape=shape)
   model = build_classifier(len(class_names), cfg.image, cfg.train)
   train_classifier(model, train_ds, eval_ds, cfg.train, transform.count_examples(fn_args.train_files),
                    log_dir=fn_args.model_run_dir)

@@ -38,6 +38,7 @@ from pipelines.detection.config import PostprocessConfig
 from pipelines.detection.config import TrainConfig
 from pipelines.vision import backbones
 from pipelines.vision import distribute
+from pipelines.vision import preprocessing
 from pipelines.vision import serving
 from pipelines.vision import training
 from pipelines.vision import transform
@@ -298,8 +299,9 @@ def with_targets(ds: tf.data.Dataset, anchor_boxes: np.ndarray, anchors: AnchorC
 
 
 def examples_dataset(file_pattern, data_accessor, tft_output, batch_size: int, shuffle: bool,
-                     seed: int) -> tf.data.Dataset:
-  """Unbatched (image, boxes, box classes) of transformed examples (TFXIO)."""
+                     seed: int, shape: tuple[int, ...]) -> tf.data.Dataset:
+  """Unbatched (image, boxes, box classes) of transformed examples (TFXIO; `shape`: one stored
+  image's)."""
   from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
   ds = data_accessor.tf_dataset_factory(
       file_pattern, tfxio.TensorFlowDatasetOptions(batch_size=batch_size, num_epochs=1,
@@ -307,7 +309,7 @@ def examples_dataset(file_pattern, data_accessor, tft_output, batch_size: int, s
       tft_output.transformed_metadata.schema)
   image, boxes, classes = (transform.xf(k) for k in (
       transform.IMAGE_KEY, det_transform.BOXES_KEY, det_transform.BOX_CLASSES_KEY))
-  return ds.map(lambda f: (f[image], f[boxes], f[classes])).unbatch()
+  return ds.map(lambda f: (preprocessing.images(f[image], shape), f[boxes], f[classes])).unbatch()
 
 
 def fit(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset,
@@ -363,7 +365,8 @@ def run_fn(fn_args) -> None:
   class_names = det_transform.class_names(tft_output)
   anchor_boxes = box_ops.anchors(anchor_spec(cfg.image, cfg.train.anchors))
   read = lambda files, shuffle: examples_dataset(files, fn_args.data_accessor, tft_output,
-                                                 cfg.train.batch_size, shuffle, cfg.train.seed)
+                                                 cfg.train.batch_size, shuffle, cfg.train.seed,
+                                                 transform.image_shape(cfg.image))
   logging.info("training a %s detector on %d classes %s with %d anchors", cfg.train.backbone,
                len(class_names), class_names, len(anchor_boxes))
   model = build(cfg.image, len(class_names), cfg.train)

@@ -40,8 +40,8 @@ def _dense(values, n, width: int, fill) -> tf.Tensor:
 
 def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> dict:
   image = config_loader.from_dict(ImageConfig, custom_config["image"], "image")
-  images = preprocessing.decode_and_resize(inputs[IMAGE_KEY], image.height, image.width,
-                                           image.channels)
+  images = preprocessing.stored_images(inputs[IMAGE_KEY], image.height, image.width,
+                                       image.channels)
   outputs = {xf(IMAGE_KEY): images}
   n = tf.shape(images)[0]
   if BOXES_KEY in inputs:

@@ -5,8 +5,8 @@ and the Trainer's `run_fn` (Transform: the shared image `preprocessing_fn`).
   generator      latent [N, Z] (+ one-hot class [N, K] for cgan) -> image [N, H, W, C] in [0, 1]
                  (the transformed images' range): dense to a 1/4-size map, two stride-2
                  transposed convolutions with batch norm, tanh rescaled to [0, 1]
-  discriminator  image (+ class as one more input channel for cgan) -> real/fake logit: two
-                 stride-2 convolutions with leaky ReLU, dropout
+  discriminator  image (+ class for cgan: one more input channel, or a projection of the
+                 features) -> real/fake logit: two stride-2 convolutions with leaky ReLU, dropout
   judge          image -> (class probabilities, features [N, F]): a small CNN trained on the
                  real training images; never sees generated ones
 
@@ -81,9 +81,11 @@ def build_discriminator(num_classes: int, image: ImageConfig, train: GanConfig) 
   `class_loss_weight`, class logits: the auxiliary classifier of AC-GAN)."""
   images = keras.Input((image.height, image.width, image.channels), name="image")
   inputs, x = [images], layers.Rescaling(2.0, offset=-1.0, name="centre")(images)
+  projection = bool(num_classes) and train.conditioning == "projection"
   if num_classes:
     label = keras.Input((num_classes,), name="label")
     inputs.append(label)
+  if num_classes and not projection:
     plane = layers.Reshape((image.height, image.width, 1), name="class_plane")(
         layers.Dense(image.height * image.width, name="class_map")(label))
     x = layers.Concatenate(name="conditioned")([x, plane])
@@ -93,6 +95,10 @@ def build_discriminator(num_classes: int, image: ImageConfig, train: GanConfig) 
     x = layers.Dropout(train.dropout, name=f"down{i}_dropout")(x)
   x = layers.Flatten(name="flat")(x)
   out = layers.Dense(1, name="logit")(x)
+  if projection:
+    embedded = layers.Dense(x.shape[-1], use_bias=False, name="class_projection")(label)
+    out = layers.Add(name="projected_logit")([out, layers.Dot(axes=1, name="class_match")(
+        [embedded, x])])
   if num_classes and train.class_loss_weight:
     # AC-GAN's auxiliary head: which class the image shows (trained on real images).
     return keras.Model(inputs, [out, layers.Dense(num_classes, name="class_logits")(x)],
@@ -286,6 +292,7 @@ class GenerativeServingModule(serving.ServingModule):
     self.latent_dim = int(generator.inputs[0].shape[-1])
     self.num_classes = len(class_names)
     self.tft_layer = tft_output.transform_features_layer()
+    self.image_shapes = {IMAGE_XF: tuple(judge.input_shape[1:])}
     self._raw_spec = tft_output.raw_feature_spec()
     self.class_table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(tf.constant(class_names),
@@ -323,7 +330,7 @@ class GenerativeServingModule(serving.ServingModule):
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
   def transform_features(self, examples):
-    return self.tft_layer(tf.io.parse_example(examples, self._raw_spec))
+    return self.transformed(tf.io.parse_example(examples, self._raw_spec))
 
   def signatures(self) -> dict:
     return {"serving_default": self.serve_seed.get_concrete_function(),
@@ -361,11 +368,11 @@ def real_images(fn_args, task: str, image: ImageConfig, judge_cfg: JudgeConfig,
   count = transform.count_examples(fn_args.train_files)
   real = transform.reshuffled_in_memory(
       transform.dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size,
-                        False, seed).unbatch(), count, seed)
+                        False, seed, transform.image_shape(image)).unbatch(), count, seed)
   train_ds = real.batch(batch_size, drop_remainder=count >= batch_size).prefetch(
       tf.data.AUTOTUNE)
   eval_ds = transform.dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size,
-                              False, seed).cache()
+                              False, seed, transform.image_shape(image)).cache()
   judge = build_judge(len(class_names), image, judge_cfg)
   accuracy = train_judge(judge, train_ds, eval_ds, judge_cfg, count, batch_size)
   logging.info("judge classifier: eval accuracy %.4f", accuracy)

@@ -48,18 +48,20 @@ def train_embedding(cfg: RetrievalConfig, fn_args, tft_output: tft.TFTransformOu
   """Trains the configured kind; returns (embedding model, autoencoder or None)."""
   m = cfg.model
   log_dir = fn_args.model_run_dir
+  shape = transform.image_shape(cfg.image)
   if m.kind == "classifier":
     train_cfg = classifier_train_config(m)
     train_ds = transform.dataset(fn_args.train_files, fn_args.data_accessor, tft_output,
-                                 m.batch_size, shuffle=True, seed=m.seed)
+                                 m.batch_size, shuffle=True, seed=m.seed, shape=shape)
     eval_ds = transform.dataset(fn_args.eval_files, fn_args.data_accessor, tft_output,
-                                m.batch_size, shuffle=False, seed=m.seed)
+                                m.batch_size, shuffle=False, seed=m.seed, shape=shape)
     classifier = classification_model.build_classifier(num_classes, cfg.image, train_cfg)
     classification_model.train_classifier(classifier, train_ds, eval_ds, train_cfg,
                                           transform.count_examples(fn_args.train_files), log_dir)
     return embedding.from_classifier(classifier), None
-  x, y = transform.load_arrays(fn_args.train_files, fn_args.data_accessor, tft_output)
-  x_val, y_val = transform.load_arrays(fn_args.eval_files, fn_args.data_accessor, tft_output)
+  x, y = transform.load_arrays(fn_args.train_files, fn_args.data_accessor, tft_output, shape)
+  x_val, y_val = transform.load_arrays(fn_args.eval_files, fn_args.data_accessor, tft_output,
+                                       shape)
   if m.kind == "metric":
     model = embedding.embedding_network(cfg.image, m.metric_learning.embedding_dim)
     embedding.fit_metric(model, x, y, x_val, y_val, m.metric_learning, log_dir)

@@ -181,14 +181,15 @@ def run_fn(fn_args) -> None:
   class_names = seg_transform.class_names(tft_output)
   mask = transform.xf(seg_transform.MASK_KEY)
   num_train = transform.count_examples(fn_args.train_files)
+  shape = transform.image_shape(cfg.image)
   train_ds = transform.reshuffled_in_memory(
       transform.dataset(fn_args.train_files, fn_args.data_accessor, tft_output,
-                        cfg.train.batch_size, shuffle=False, seed=cfg.train.seed,
+                        cfg.train.batch_size, shuffle=False, seed=cfg.train.seed, shape=shape,
                         label=mask).unbatch(),
       num_train, cfg.train.seed).batch(cfg.train.batch_size)
   eval_ds = transform.dataset(fn_args.eval_files, fn_args.data_accessor, tft_output,
                               cfg.train.batch_size, shuffle=False, seed=cfg.train.seed,
-                              label=mask)
+                              shape=shape, label=mask)
   logging.info("training a %s on %d classes: %s", cfg.train.model, len(class_names), class_names)
   model = build(cfg.image, len(class_names), cfg.train)
   fit(model, train_ds, eval_ds, len(class_names), cfg.train, num_train,

@@ -54,7 +54,7 @@ def class_entries(classes) -> tf.Tensor:
 
 def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> dict:
   image = config_loader.from_dict(ImageConfig, custom_config["image"], "image")
-  outputs = {xf(IMAGE_KEY): preprocessing.decode_and_resize(
+  outputs = {xf(IMAGE_KEY): preprocessing.stored_images(
       inputs[IMAGE_KEY], image.height, image.width, image.channels)}
   if MASK_KEY in inputs:
     outputs[xf(MASK_KEY)] = decode_masks(inputs[MASK_KEY], image.height, image.width)

@@ -56,8 +56,10 @@ def run_fn(fn_args) -> None:
   cfg = config_loader.from_dict(SimilarityConfig, fn_args.custom_config["similarity"])
   tft_output = tft.TFTransformOutput(fn_args.transform_output)
   class_names = transform.class_names(tft_output)
-  x, y = transform.load_arrays(fn_args.train_files, fn_args.data_accessor, tft_output)
-  x_val, y_val = transform.load_arrays(fn_args.eval_files, fn_args.data_accessor, tft_output)
+  shape = transform.image_shape(cfg.image)
+  x, y = transform.load_arrays(fn_args.train_files, fn_args.data_accessor, tft_output, shape)
+  x_val, y_val = transform.load_arrays(fn_args.eval_files, fn_args.data_accessor, tft_output,
+                                       shape)
   logging.info("training a %s embedding on %d identities (%d train, %d eval images)",
                cfg.train.loss, len(class_names), len(x), len(x_val))
   model = embedding.embedding_network(cfg.image, cfg.train.embedding_dim)

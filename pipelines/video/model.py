@@ -167,6 +167,7 @@ class VideoServingModule(serving.ServingModule):
     self._raw_spec = tft_output.raw_feature_spec()
     self._frames_spec = {FRAMES_KEY: self._raw_spec[FRAMES_KEY]}
     self.frames = int(self._raw_spec[FRAMES_KEY].shape[0])
+    self.image_shapes = {FRAMES_XF: tuple(model.input_shape[1:])}
     self.class_names = tf.constant(class_names)
 
   def outputs(self, clips: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -179,16 +180,16 @@ class VideoServingModule(serving.ServingModule):
     tf.debugging.assert_positive(count, message="a clip needs at least one frame")
     picks = tf.cast(tf.round(tf.linspace(0.0, count - 1.0, self.frames)), tf.int32)
     sampled = tf.gather(frames, picks, axis=1)
-    return self.outputs(self.tft_layer({FRAMES_KEY: sampled})[FRAMES_XF])
+    return self.outputs(self.transformed({FRAMES_KEY: sampled})[FRAMES_XF])
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
   def serve_examples(self, examples):
-    features = self.tft_layer(tf.io.parse_example(examples, self._frames_spec))
+    features = self.transformed(tf.io.parse_example(examples, self._frames_spec))
     return self.outputs(features[FRAMES_XF])
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
   def transform_features(self, examples):
-    return self.tft_layer(tf.io.parse_example(examples, self._raw_spec))
+    return self.transformed(tf.io.parse_example(examples, self._raw_spec))
 
   def signatures(self) -> dict:
     return {"serving_default": self.serve_frames.get_concrete_function(),
@@ -200,9 +201,10 @@ class VideoServingModule(serving.ServingModule):
 # TFX Trainer entry point
 
 
-def clip_dataset(files, data_accessor, tft_output, batch_size: int, seed: int) -> tf.data.Dataset:
+def clip_dataset(files, data_accessor, tft_output, batch_size: int, seed: int,
+                 shape: tuple[int, ...]) -> tf.data.Dataset:
   return transform.dataset(files, data_accessor, tft_output, batch_size, shuffle=False,
-                           seed=seed, image=FRAMES_XF)
+                           seed=seed, shape=shape, image=FRAMES_XF)
 
 
 @distribute.distributed
@@ -213,16 +215,18 @@ def run_fn(fn_args) -> None:
   keras.utils.set_random_seed(cfg.train.seed)
   tft_output = tft.TFTransformOutput(fn_args.transform_output)
   class_names = transform.class_names(tft_output)
-  frames = int(tft_output.transformed_feature_spec()[FRAMES_XF].shape[0])
+  frames = int(tft_output.raw_feature_spec()[FRAMES_KEY].shape[0])
+  shape = transform.image_shape(cfg.image, frames)
   num_train = transform.count_examples(fn_args.train_files)
   logging.info("training %s on %d clips of %d frames, %d classes: %s", cfg.train.model,
                num_train, frames, len(class_names), class_names)
   batch, seed = cfg.train.batch_size, cfg.train.seed
   train_ds = transform.reshuffled_in_memory(
-      clip_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch, seed).unbatch(),
+      clip_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch, seed,
+                   shape).unbatch(),
       num_train, seed).batch(batch).prefetch(tf.data.AUTOTUNE)
-  eval_ds = clip_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch,
-                         seed).cache()
+  eval_ds = clip_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch, seed,
+                         shape).cache()
   model = build(len(class_names), frames, cfg.image, cfg.train)
   fit(model, train_ds, eval_ds, cfg.train.epochs, cfg.train, num_train,
       log_dir=fn_args.model_run_dir)

@@ -1,5 +1,5 @@
 """The video task's tf.Transform step: every sampled frame decoded, resized and scaled like an
-image (`pipelines.vision.preprocessing`), the clip as [T, H, W, C]; class names to ids with the
+image (`pipelines.vision.preprocessing`), the clip as [T, H, W, C] stored as uint8 pixels; class names to ids with the
 shared label vocabulary."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ FRAMES_XF = image_transform.xf(FRAMES_KEY)
 
 
 def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]) -> dict:
-  """frames [N, T] encoded -> frames_xf [N, T, H, W, C] float in [0, 1]; label -> label_xf.
+  """frames [N, T] encoded -> frames_xf [N] (stored uint8 pixels of the clip [T, H, W, C]);
+  label -> label_xf.
 
   T is the fixed frame count ingest sampled (the inferred schema's shape of `frames`).
   """
@@ -31,4 +32,5 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]
   decoded = preprocessing.decode_and_resize(tf.reshape(frames, [-1]), image.height, image.width,
                                             image.channels)
   clips = tf.reshape(decoded, [-1, count, image.height, image.width, image.channels])
-  return {FRAMES_XF: clips, **image_transform.label_ids(inputs)}
+  return {FRAMES_XF: preprocessing.store(clips),
+          **image_transform.label_ids(inputs)}

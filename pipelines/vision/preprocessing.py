@@ -1,7 +1,9 @@
 """Image preprocessing shared by every task's tf.Transform `preprocessing_fn` and by exporters.
 
 One definition of "decode, resize, scale" so the training graph, the serving graph (through
-tf.Transform) and the edge exporters' sidecar metadata agree.
+tf.Transform) and the edge exporters' sidecar metadata agree. Transform writes images in their
+stored form (`stored_images`: raw uint8 pixels, a quarter of float32's bytes); whoever reads
+transformed images turns them back into floats with `images` (one `decode_raw` per batch).
 """
 
 from __future__ import annotations
@@ -34,3 +36,20 @@ def decode_and_resize(image_bytes: tf.Tensor, height: int, width: int,
   images = tf.map_fn(one, image_bytes,
                      fn_output_signature=tf.TensorSpec([height, width, channels], tf.float32))
   return tf.clip_by_value(images * SCALE + OFFSET, 0.0, 1.0)
+
+
+def stored_images(image_bytes: tf.Tensor, height: int, width: int, channels: int) -> tf.Tensor:
+  """Encoded images [N] -> what Transform writes: string [N], the raw uint8 pixels of
+  `decode_and_resize`'s images (`components.common.images.encode_pixels`)."""
+  return store(decode_and_resize(image_bytes, height, width, channels))
+
+
+def store(images: tf.Tensor) -> tf.Tensor:
+  """Float images [N, ...] in [0, 1] -> their stored form, string [N] (raw uint8 pixels)."""
+  return image_codec.encode_pixels(images)
+
+
+def images(stored: tf.Tensor, shape) -> tf.Tensor:
+  """Stored images [N] (`stored_images`) -> float32 [N, *shape] in [0, 1], as
+  `decode_and_resize` made them (to within rounding to whole pixel values)."""
+  return image_codec.decode_pixels(stored, shape)

@@ -4,7 +4,8 @@ tf.Transform layer, so serving applies exactly the training preprocessing.
 Signatures of every exported model:
     serving_default(image_bytes: string[N])  -> the task's outputs (TF Serving's default)
     serving_examples(examples: string[N])    -> the same outputs, from serialized tf.Examples
-    transform_features(examples: string[N])  -> transformed features (evaluators' label source)
+    transform_features(examples: string[N])  -> transformed features (evaluators' label source),
+                                                images as float [N, H, W, C] in [0, 1]
 Tasks subclass `ImageServingModule`, define `outputs` and may add signatures (`extra_signatures`).
 Tasks whose requests are not one image-bytes tensor (a generator takes a class and a seed; a video
 model takes frames) subclass `ServingModule` and declare their own `signatures`.
@@ -21,6 +22,7 @@ import tf_keras as keras
 
 from components.common import contract
 from pipelines.vision import autograph
+from pipelines.vision import preprocessing
 from pipelines.vision.transform import IMAGE_KEY
 from pipelines.vision.transform import SERVING_INPUT
 from pipelines.vision.transform import xf
@@ -48,8 +50,24 @@ class WeightsOnly(tf.Module):
     return self._forward(*args, **kwargs)
 
 
+def decoded(features: dict, shapes: dict) -> dict:
+  """Transformed features with the stored images among them (`shapes`: feature -> one image's
+  shape) as float images in [0, 1], as the models take them."""
+  return {k: preprocessing.images(v, shapes[k]) if k in shapes else v
+          for k, v in features.items()}
+
+
 class ServingModule(tf.Module):
-  """Base of every served model: its signatures, saved with the task it serves."""
+  """Base of every served model: its signatures, saved with the task it serves. Modules that
+  hold the tf.Transform layer (`tft_layer`) set `image_shapes` (stored image feature -> one
+  image's shape) and transform with `transformed`."""
+
+  tft_layer = None
+  image_shapes: dict = {}
+
+  def transformed(self, raw_features: dict) -> dict:
+    """The tf.Transform layer's features of raw features, stored images as float images."""
+    return decoded(self.tft_layer(raw_features), self.image_shapes)
 
   def signatures(self) -> dict:
     """Signature name -> concrete function; `serving_default` is what TF Serving answers."""
@@ -68,10 +86,13 @@ class ImageServingModule(ServingModule):
   """Serving module of image-in tasks; subclasses map the Keras model's output to named
   outputs."""
 
-  def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput):
+  def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput,
+               image_shape: tuple[int, ...] | None = None):
     super().__init__()
     self.model = WeightsOnly(model)
     self.tft_layer = tft_output.transform_features_layer()
+    # One transformed image's shape (default: the model's only input's).
+    self.image_shapes = {xf(IMAGE_KEY): tuple(image_shape or model.input_shape[1:])}
     raw_spec = tft_output.raw_feature_spec()
     self._raw_spec = raw_spec
     self._serving_spec = {k: v for k, v in raw_spec.items() if k == IMAGE_KEY}
@@ -84,7 +105,7 @@ class ImageServingModule(ServingModule):
     """Transformed images for a [N] batch of encoded images."""
     # The inferred schema may give the image feature shape [1]; match it.
     shape = self._raw_spec[IMAGE_KEY].shape
-    return self.tft_layer({IMAGE_KEY: tf.reshape(image_bytes, [-1, *shape])})[xf(IMAGE_KEY)]
+    return self.transformed({IMAGE_KEY: tf.reshape(image_bytes, [-1, *shape])})[xf(IMAGE_KEY)]
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=SERVING_INPUT)])
   def serve_image_bytes(self, image_bytes):
@@ -92,12 +113,12 @@ class ImageServingModule(ServingModule):
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
   def serve_examples(self, examples):
-    features = self.tft_layer(tf.io.parse_example(examples, self._serving_spec))
+    features = self.transformed(tf.io.parse_example(examples, self._serving_spec))
     return self.outputs(features[xf(IMAGE_KEY)])
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
   def transform_features(self, examples):
-    return self.tft_layer(tf.io.parse_example(examples, self._raw_spec))
+    return self.transformed(tf.io.parse_example(examples, self._raw_spec))
 
   def extra_signatures(self) -> dict:
     return {}

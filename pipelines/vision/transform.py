@@ -1,9 +1,10 @@
 """The tf.Transform step and Trainer input shared by every image task.
 
 Every image DAG runs the same Transform (`PREPROCESSING_FN`): decode, resize and scale the image
-(`preprocessing.decode_and_resize`) and map class names to ids with a tft vocabulary. Trainers read
-the transformed examples with `dataset` (TFXIO) or `load_arrays` (into memory, for samplers that
-need labels up front, e.g. P x K batches for metric learning).
+(`preprocessing.decode_and_resize`), written as raw uint8 pixels (`preprocessing.stored_images`),
+and map class names to ids with a tft vocabulary. Trainers read the transformed examples with
+`dataset` (TFXIO) or `load_arrays` (into memory, for samplers that need labels up front, e.g.
+P x K batches for metric learning); both give float images in [0, 1].
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ def transform_custom_config(image: ImageConfig, code_version: str) -> dict:
 
 
 def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]) -> dict:
-  """Decodes and resizes images, and maps labels to ids with a tft vocabulary."""
+  """Decodes and resizes images (stored as uint8 pixels), and maps labels to ids with a tft
+  vocabulary."""
   image = config_loader.from_dict(ImageConfig, custom_config["image"], "image")
-  return {xf(IMAGE_KEY): preprocessing.decode_and_resize(
+  return {xf(IMAGE_KEY): preprocessing.stored_images(
       inputs[IMAGE_KEY], image.height, image.width, image.channels), **label_ids(inputs)}
 
 
@@ -67,18 +69,25 @@ def preprocessing_metadata(image: ImageConfig) -> dict:
           "color": "grayscale" if image.channels == 1 else "rgb", "resize": "bilinear"}
 
 
+def image_shape(image: ImageConfig, *leading: int) -> tuple[int, ...]:
+  """The shape of one transformed image of `image` (after any `leading` dims, e.g. frames)."""
+  return (*leading, image.height, image.width, image.channels)
+
+
 def dataset(file_pattern: list[str], data_accessor, tft_output: tft.TFTransformOutput,
-            batch_size: int, shuffle: bool, seed: int, label: str = xf(LABEL_KEY),
-            image: str = xf(IMAGE_KEY)) -> tf.data.Dataset:
-  """(image [N, H, W, C], label [N, ...]) batches of transformed examples, read through TFXIO
-  (`label`: the transformed feature holding the target, e.g. a class id or a mask)."""
+            batch_size: int, shuffle: bool, seed: int, shape: tuple[int, ...],
+            label: str = xf(LABEL_KEY), image: str = xf(IMAGE_KEY)) -> tf.data.Dataset:
+  """(image [N, *shape] float in [0, 1], label [N, ...]) batches of transformed examples, read
+  through TFXIO (`shape`: one stored image's, `image_shape`; `label`: the transformed feature
+  holding the target, e.g. a class id or a mask)."""
   from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
   ds = data_accessor.tf_dataset_factory(
       file_pattern,
       tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=label,
                                      num_epochs=1, shuffle=shuffle, shuffle_seed=seed),
       tft_output.transformed_metadata.schema)
-  return ds.map(lambda features, target: (features[image], target))
+  return ds.map(lambda features, target: (preprocessing.images(features[image], shape), target),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def reshuffled_in_memory(examples: tf.data.Dataset, num_examples: int,
@@ -101,11 +110,12 @@ def count_examples(file_pattern: list[str]) -> int:
   return int(records.reduce(np.int64(0), lambda n, _: n + 1))
 
 
-def load_arrays(file_pattern: list[str], data_accessor, tft_output: tft.TFTransformOutput
-                ) -> tuple[np.ndarray, np.ndarray]:
+def load_arrays(file_pattern: list[str], data_accessor, tft_output: tft.TFTransformOutput,
+                shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
   """All transformed examples matching `file_pattern` as (images float32, label ids int64)."""
   xs, ys = [], []
-  for x, y in dataset(file_pattern, data_accessor, tft_output, 512, False, 0).as_numpy_iterator():
+  for x, y in dataset(file_pattern, data_accessor, tft_output, 512, False, 0,
+                      shape).as_numpy_iterator():
     xs.append(x)
     ys.append(np.reshape(y, [-1]))
   if not xs:

@@ -143,3 +143,37 @@ def test_edge_loop_decodes_as_the_graph_does_and_scores_bleu(trained):
 def _contract():
   from pipelines import tasks  # pylint: disable=g-import-not-at-top
   return tasks.get("captioning").edge
+
+
+class _ScriptedStep:
+  """A decoder step whose next-word probabilities depend only on the previous word: after
+  <start>, <end> 0.5, word 4 0.45, word 5 0.05; after any word, <end>."""
+
+  output_shape = [(None, 6)]
+
+  def __call__(self, inputs, training=False):
+    token, h, c, features = inputs
+    previous = tf.argmax(token, axis=-1)
+    after_start = tf.constant([0.0, 0.0, 0.5, 0.0, 0.45, 0.05])
+    after_word = tf.one_hot(text.END_ID, 6)
+    probs = tf.where((previous == text.START_ID)[:, None], after_start, after_word)
+    attention = tf.ones([tf.shape(token)[0], features.shape[1]]) / features.shape[1]
+    return probs, h, c, attention
+
+
+def test_length_penalty_lets_a_longer_caption_beat_a_slightly_likelier_short_one():
+  encoder = lambda images, training=False: (tf.zeros([2, 4, 3]), tf.zeros([2, 8]),  # noqa
+                                            tf.zeros([2, 8]))
+  images = tf.zeros([2, 8, 8, 3])
+  plain = captioner.decode(encoder, _ScriptedStep(), images, 3, 3)
+  # log 0.5 (<end> at once) beats log 0.45 ("4 <end>") on the plain sum ...
+  assert [edge.id_text(ids) for ids in plain["ids"].numpy()] == ["", ""]
+  np.testing.assert_allclose(plain["log_prob"], np.log(0.5), rtol=1e-5)
+  # ... but not once divided by ((5 + length) / 6) ** 2: -0.69 / 1 < -0.80 / 1.36.
+  normalised = captioner.decode(encoder, _ScriptedStep(), images, 3, 3, length_penalty=2.0)
+  assert [edge.id_text(ids) for ids in normalised["ids"].numpy()] == ["4", "4"]
+  np.testing.assert_allclose(normalised["log_prob"], np.log(0.45), rtol=1e-5)
+  assert normalised["attention"].shape == (2, 3, 4)
+  # Greedy decoding ignores it.
+  greedy = captioner.decode(encoder, _ScriptedStep(), images, 3, 1, length_penalty=2.0)
+  assert [edge.id_text(ids) for ids in greedy["ids"].numpy()] == ["", ""]

@@ -34,8 +34,9 @@ def run_fn(fn_args) -> None:
   cfg = config_loader.from_dict(ToyConfig, fn_args.custom_config["toy"])
   keras.utils.set_random_seed(0)
   tft_output = tft.TFTransformOutput(fn_args.transform_output)
-  x, _ = transform.load_arrays(fn_args.train_files, fn_args.data_accessor, tft_output)
-  x_val, _ = transform.load_arrays(fn_args.eval_files, fn_args.data_accessor, tft_output)
+  shape = transform.image_shape(cfg.image)
+  x, _ = transform.load_arrays(fn_args.train_files, fn_args.data_accessor, tft_output, shape)
+  x_val, _ = transform.load_arrays(fn_args.eval_files, fn_args.data_accessor, tft_output, shape)
   model = build(cfg.image)
   model.compile(keras.optimizers.Adam(cfg.train.learning_rate), "mae")
   model.fit(x, x.mean(axis=(1, 2, 3)), validation_data=(x_val, x_val.mean(axis=(1, 2, 3))),
