@@ -1,7 +1,7 @@
 """Captioning benchmark: the whole captioning DAG on captioned scenes, with figures.
 
   python bench/captioning.py [--output DIR] [--scenes 4000] [--size 32] [--epochs 25]
-                             [--fashion] [--digits]
+                             [--fashion] [--digits] [--length-penalties 0,0.5,1]
 
 Data: `--scenes` seeded scenes (`pipelines.datasets.write_caption_scenes`) of one or two real
 objects on real photo crops with 4 reference captions each written from the exact ground truth
@@ -13,6 +13,9 @@ Prints wall time per component; the CaptionEvaluator's BLEU-1..4, CIDEr-D and ob
 F1 (beam search, the served signature) and the same for greedy decoding; BLEU-4, agreement with
 Keras and size of every TFLite/ONNX model (encoder + one-step decoder, greedy loop in Python),
 and TFLite latency per caption (one encoder call + one decoder call per word, one thread).
+`--length-penalties` also decodes the eval images again with the trained Keras model by beam
+search (the serving graph's `decode`, the configured beam width) ranking the final beams with each
+GNMT length penalty, and prints the same scores for each: decodings side by side on one model.
 """
 
 from __future__ import annotations
@@ -54,6 +57,38 @@ def caption_latency_ms(edge_dir: str, files: list[str], steps: float, runs: int 
   return total
 
 
+def compare_length_penalties(result, serialized, refs, words, keys, penalties) -> None:
+  """Beam search with each length penalty on the trained Keras model, scored like the
+  evaluator."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from components.caption_eval import metrics  # pylint: disable=g-import-not-at-top
+  from components.common import keras_bundle  # pylint: disable=g-import-not-at-top
+  from pipelines.captioning import edge  # pylint: disable=g-import-not-at-top
+  from pipelines.captioning import model as captioner  # pylint: disable=g-import-not-at-top
+  from pipelines.captioning.config import DecodeConfig  # pylint: disable=g-import-not-at-top
+  from tfx.utils import path_utils  # pylint: disable=g-import-not-at-top
+  import tf_keras as keras  # pylint: disable=g-import-not-at-top
+  model_uri = result.output_uri("Trainer", "model")
+  bundle = keras_bundle.keras_dir(model_uri)
+  net = keras.models.load_model(os.path.join(bundle, keras_bundle.KERAS_FILE), compile=False)
+  vocabulary = keras_bundle.read_labels(bundle)
+  loaded = tf.saved_model.load(path_utils.serving_model_path(model_uri))
+  images = np.concatenate([loaded.signatures["transform_features"](
+      examples=tf.constant(serialized[i:i + 256]))["image_xf"].numpy()
+      for i in range(0, len(serialized), 256)])
+  encoder, step = net.get_layer(captioner.ENCODER), net.get_layer(captioner.DECODER)
+  steps = int(net.output_shape[1])
+  width = DecodeConfig().beam_width
+  for penalty in penalties:
+    ids = np.concatenate([captioner.decode(encoder, step, images[i:i + 256], steps, width,
+                                           penalty)["ids"].numpy()
+                          for i in range(0, len(images), 256)])
+    captions = [" ".join(vocabulary[int(t)] for t in edge.id_text(row).split()) for row in ids]
+    g = metrics.caption_scores(captions, refs, words)
+    print(f"Keras beam {width}, length_penalty {penalty}: "
+          + ", ".join(f"{k} {g[k]:.4f}" for k in keys if k in g), flush=True)
+
+
 def main() -> int:
   parser = argparse.ArgumentParser(description=__doc__)
   parser.add_argument("--output", default="bench-output")
@@ -62,6 +97,8 @@ def main() -> int:
   parser.add_argument("--epochs", type=int, default=25)
   parser.add_argument("--fashion", action="store_true", help="Fashion-MNIST garments")
   parser.add_argument("--digits", action="store_true", help="the embedded digits default run")
+  parser.add_argument("--length-penalties", default="",
+                      help="comma-separated decode.length_penalty values to compare after the run")
   args = parser.parse_args()
   from components.caption_eval import evaluate  # pylint: disable=g-import-not-at-top
   from components.caption_eval import metrics  # pylint: disable=g-import-not-at-top
@@ -102,8 +139,8 @@ def main() -> int:
   result = run["result"]
   from components.image_ingest import ingest  # pylint: disable=g-import-not-at-top
   from tfx.utils import path_utils  # pylint: disable=g-import-not-at-top
-  rows = [r for _, r in ingest.read_examples(result.output_uri("ImageIngest", "examples"),
-                                             "eval")]
+  examples = ingest.read_examples(result.output_uri("ImageIngest", "examples"), "eval")
+  rows = [r for _, r in examples]
   refs = [[c.decode() for c in r["captions"]] for r in rows]
   serving = path_utils.serving_model_path(result.output_uri("Trainer", "model"))
   greedy = evaluate.generate(serving, [r["image"] for r in rows], signature="serving_greedy")
@@ -114,6 +151,9 @@ def main() -> int:
     samples = [json.loads(line) for line in f][:5]
   for s in samples:
     print(f"  {os.path.basename(s['source'])}: \"{s['caption']}\"  refs: {s['references'][:2]}")
+  if args.length_penalties:
+    compare_length_penalties(result, [e for e, _ in examples], refs, words, keys,
+                             [float(v) for v in args.length_penalties.split(",")])
   steps = float(m.get("mean_caption_words", 8)) + 1
   float_size = edge["models"]["tflite_float32"]["bytes"]
   print(f"\n{'edge model (greedy)':22s} {'bleu4':>7s} {'agree':>6s} {'size KiB':>9s} "

@@ -3,6 +3,7 @@
 
   python bench/gan_training.py [--train-images 20000] [--eval-images 10000]
                                [--train JSON] [--judge JSON] [--every 5]
+                               [--judge-weights FILE.h5]
 
 `--train` / `--judge` override the task's `train` / `judge` sections (validated like a YAML
 override), e.g. `--train '{"conditioning": "projection"}'`. Defaults are the Fashion-MNIST
@@ -63,6 +64,9 @@ def main() -> int:
   parser.add_argument("--train", default="{}", help="JSON override of the train section")
   parser.add_argument("--judge", default="{}", help="JSON override of the judge section")
   parser.add_argument("--every", type=int, default=0, help="score every N epochs too")
+  parser.add_argument("--judge-weights", help="an .h5 file: the judge's weights are loaded from "
+                      "it when it exists, else trained and saved there (same data and judge "
+                      "config only: runs that share it compare generators in one feature space)")
   args = parser.parse_args()
   train = config_loader.from_dict(GanConfig, {**BENCH_TRAIN, **json.loads(args.train)}, "train")
   judge_cfg = config_loader.from_dict(JudgeConfig, {**BENCH_JUDGE, **json.loads(args.judge)},
@@ -81,8 +85,15 @@ def main() -> int:
 
   start = time.monotonic()
   judge = gen.build_judge(k, image, judge_cfg)
-  judge_accuracy = gen.train_judge(judge, train_ds, eval_ds, judge_cfg, len(x_train),
-                                   train.batch_size)
+  if args.judge_weights and os.path.exists(args.judge_weights):
+    judge.load_weights(args.judge_weights)
+    judge_accuracy = float((judge.predict(x_eval, batch_size=256, verbose=0)[0].argmax(-1) ==
+                            y_eval).mean())
+  else:
+    judge_accuracy = gen.train_judge(judge, train_ds, eval_ds, judge_cfg, len(x_train),
+                                     train.batch_size)
+    if args.judge_weights:
+      judge.save_weights(args.judge_weights)
   judge_seconds = time.monotonic() - start
   judged = lambda x: judge.predict(x, batch_size=256, verbose=0)  # noqa: E731
   _, real_features = judged(x_eval)
@@ -99,9 +110,12 @@ def main() -> int:
                                                                             + i, 0]).numpy()
                       for i in range(len(x_eval))])
 
+  gan = gen.GAN(generator, discriminator, num_classes, train.latent_dim, train.real_label,
+                train.class_loss_weight, train.ema_decay)
+
   def score() -> str:
     inputs = [latents, np.eye(k, dtype=np.float32)[y_eval]] if num_classes else latents
-    fake = generator.predict(inputs, batch_size=256, verbose=0)
+    fake = gan.trained_generator.predict(inputs, batch_size=256, verbose=0)
     probs, features = (np.asarray(a) for a in judge.predict(fake, batch_size=256, verbose=0))
     s = gen_eval.scores((probs, features), y_eval if num_classes else -np.ones_like(y_eval),
                         real_features, floor)
@@ -112,8 +126,6 @@ def main() -> int:
           f"{name} {hits[y_eval == c].mean():.2f}" for c, name in enumerate(fashion.CLASSES))
     return text
 
-  gan = gen.GAN(generator, discriminator, num_classes, train.latent_dim, train.real_label,
-                train.class_loss_weight)
   gan.compile(d_optimizer=keras.optimizers.Adam(train.learning_rate, beta_1=train.beta_1),
               g_optimizer=keras.optimizers.Adam(train.learning_rate, beta_1=train.beta_1))
   start = time.monotonic()

@@ -45,6 +45,9 @@ class GanConfig:
   # as one more input channel; `projection` (Miyato & Koyama 2018): the logit adds the inner
   # product of a learned class embedding with the image's features.
   conditioning: Literal["concat", "projection"] = "concat"
+  # > 0: the exported generator is an exponential moving average of the trained one's weights
+  # (Karras et al.; warm-up min(decay, (1 + t) / (10 + t)) over generator steps t); 0: the last.
+  ema_decay: float = 0.0
   seed: int = 42
 
   def validate(self) -> None:
@@ -54,6 +57,8 @@ class GanConfig:
       raise ValueError("learning_rate must be >= 0 and beta_1 in [0, 1)")
     if not 0.5 < self.real_label <= 1 or not 0 <= self.dropout < 1:
       raise ValueError("real_label must be in (0.5, 1] and dropout in [0, 1)")
+    if not 0 <= self.ema_decay < 1:
+      raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
     if self.class_loss_weight < 0:
       raise ValueError(f"class_loss_weight must be >= 0, got {self.class_loss_weight}")
 

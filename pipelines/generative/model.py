@@ -142,11 +142,23 @@ class AdversarialModel(keras.Model):
   METRICS: tuple[str, ...] = ()
 
   def __init__(self, generator: keras.Model, discriminator: keras.Model, real_label: float,
-               **kwargs):
+               ema_decay: float = 0.0, **kwargs):
     super().__init__(**kwargs)
     self.generator, self.discriminator, self.real_label = generator, discriminator, real_label
     self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
     self.trackers = {k: keras.metrics.Mean(name=k) for k in self.METRICS}
+    # `ema_decay` > 0: an exponential moving average of the generator's weights (and batch-norm
+    # statistics) after every generator update, with the usual warm-up min(decay, (1+t)/(10+t)).
+    self.ema_decay, self.averaged = ema_decay, None
+    if ema_decay:
+      self.averaged = keras.models.clone_model(generator)
+      self.averaged.set_weights(generator.get_weights())
+      self.ema_steps = tf.Variable(0.0, trainable=False, name="ema_steps")
+
+  @property
+  def trained_generator(self) -> keras.Model:
+    """The generator to export: the weight average when there is one."""
+    return self.averaged if self.averaged is not None else self.generator
 
   def compile(self, d_optimizer, g_optimizer, **kwargs):  # pylint: disable=arguments-differ
     super().compile(**kwargs)
@@ -164,6 +176,11 @@ class AdversarialModel(keras.Model):
   def apply(self, optimizer, tape: tf.GradientTape, loss: tf.Tensor, net: keras.Model) -> None:
     variables = net.trainable_variables
     optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    if net is self.generator and self.averaged is not None:
+      self.ema_steps.assign_add(1.0)
+      decay = tf.minimum(self.ema_decay, (1.0 + self.ema_steps) / (10.0 + self.ema_steps))
+      for average, value in zip(self.averaged.variables, self.generator.variables):
+        average.assign(decay * average + (1.0 - decay) * value)
 
   def logged(self, **values: tf.Tensor) -> dict:
     for name, value in values.items():
@@ -174,7 +191,8 @@ class AdversarialModel(keras.Model):
 def fit_adversarial(model: AdversarialModel, dataset: tf.data.Dataset, epochs: int,
                     learning_rate: float, beta_1: float, log_dir: str | None = None) -> dict:
   """Trains both networks for `epochs` (no early stopping: adversarial losses do not say when
-  samples are good; the evaluator does); TensorBoard logs and history.json in `log_dir`."""
+  samples are good; the evaluator does); TensorBoard logs and history.json in `log_dir`. The
+  generator to export is `model.trained_generator`."""
   model.compile(d_optimizer=keras.optimizers.Adam(learning_rate, beta_1=beta_1),
                 g_optimizer=keras.optimizers.Adam(learning_rate, beta_1=beta_1))
   callbacks = ([keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
@@ -194,8 +212,8 @@ class GAN(AdversarialModel):
 
   def __init__(self, generator: keras.Model, discriminator: keras.Model, num_classes: int,
                latent_dim: int, real_label: float = 0.9, class_loss_weight: float = 0.0,
-               **kwargs):
-    super().__init__(generator, discriminator, real_label, **kwargs)
+               ema_decay: float = 0.0, **kwargs):
+    super().__init__(generator, discriminator, real_label, ema_decay, **kwargs)
     self.num_classes, self.latent_dim = num_classes, latent_dim
     self.class_loss_weight = class_loss_weight
 
@@ -240,11 +258,15 @@ class GAN(AdversarialModel):
 
 
 def train_gan(generator: keras.Model, discriminator: keras.Model, dataset: tf.data.Dataset,
-              num_classes: int, train: GanConfig, log_dir: str | None = None) -> dict:
-  """Trains both networks for `train.epochs` on (images, class ids) batches."""
+              num_classes: int, train: GanConfig, log_dir: str | None = None
+              ) -> tuple[dict, keras.Model]:
+  """Trains both networks for `train.epochs` on (images, class ids) batches; returns the
+  history and the generator to export (the weight average with `train.ema_decay`)."""
   gan = GAN(generator, discriminator, num_classes, train.latent_dim, train.real_label,
-            train.class_loss_weight)
-  return fit_adversarial(gan, dataset, train.epochs, train.learning_rate, train.beta_1, log_dir)
+            train.class_loss_weight, train.ema_decay)
+  history = fit_adversarial(gan, dataset, train.epochs, train.learning_rate, train.beta_1,
+                            log_dir)
+  return history, gan.trained_generator
 
 
 def train_judge(judge: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset,
@@ -392,8 +414,8 @@ def run_fn(fn_args) -> None:
                len(class_names), class_names)
   generator = build_generator(num_classes, cfg.image, cfg.train)
   discriminator = build_discriminator(num_classes, cfg.image, cfg.train)
-  train_gan(generator, discriminator, train_ds, num_classes, cfg.train,
-            log_dir=fn_args.model_run_dir)
+  _, generator = train_gan(generator, discriminator, train_ds, num_classes, cfg.train,
+                           log_dir=fn_args.model_run_dir)
   GenerativeServingModule(generator, real.judge, real.tft_output, class_names,
                           cfg.train.conditional).save(fn_args.serving_model_dir,
                                                       task="generative")

@@ -12,11 +12,13 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
+import tf_keras as keras
 from tensorflow_transform.tf_metadata import dataset_metadata
 from tensorflow_transform.tf_metadata import schema_utils
 
 from components.edge_export import export
 from components.gen_eval import evaluate
+from pipelines import config_loader
 from pipelines.generative import edge
 from pipelines.generative import model
 from pipelines.generative import task
@@ -60,13 +62,60 @@ def test_train_step_moves_both_networks_and_logs_epoch_means():
   discriminator = model.build_discriminator(3, IMAGE, GAN)
   g0 = [w.copy() for w in generator.get_weights()]
   d0 = [w.copy() for w in discriminator.get_weights()]
-  history = model.train_gan(generator, discriminator,
-                            tf.data.Dataset.from_tensor_slices((images, labels)).batch(8), 3, GAN)
+  history, exported = model.train_gan(
+      generator, discriminator, tf.data.Dataset.from_tensor_slices((images, labels)).batch(8), 3,
+      GAN)
+  assert exported is generator  # no weight average by default
   assert set(history) == {"d_loss", "g_loss", "d_real", "d_fake", "class_loss"}
   assert all(v > 0 for v in history["class_loss"])  # the AC-GAN head (class_loss_weight 1)
   assert all(len(v) == GAN.epochs and np.isfinite(v).all() for v in history.values())
   assert any(not np.allclose(a, b) for a, b in zip(g0, generator.get_weights()))
   assert any(not np.allclose(a, b) for a, b in zip(d0, discriminator.get_weights()))
+
+
+def test_projection_discriminator_adds_the_class_embedding_dot_the_features():
+  cfg = dataclasses.replace(GAN, class_loss_weight=0.0, conditioning="projection")
+  d = model.build_discriminator(3, IMAGE, cfg)
+  assert "class_map" not in [layer.name for layer in d.layers]  # no class channel
+  images = np.random.default_rng(1).uniform(size=(3, 16, 16, 1)).astype(np.float32)
+  onehot = np.eye(3, dtype=np.float32)
+  features = keras.Model(d.inputs, d.get_layer("flat").output)([images, onehot]).numpy()
+  unconditional = keras.Model(d.inputs, d.get_layer("logit").output)([images, onehot]).numpy()
+  embedding = d.get_layer("class_projection").get_weights()[0]  # [classes, features]
+  expected = unconditional[:, 0] + (features * embedding).sum(axis=1)
+  np.testing.assert_allclose(d([images, onehot], training=False).numpy()[:, 0], expected,
+                             rtol=1e-4, atol=1e-5)
+  with pytest.raises(ValueError, match="conditioning"):
+    config_loader.from_dict(GanConfig, {"conditioning": "film"}, "train")
+
+
+def test_ema_generator_is_the_warmed_up_average_of_the_trained_weights():
+  images, labels = _data()
+  cfg = dataclasses.replace(GAN, class_loss_weight=0.0, ema_decay=0.5, epochs=1)
+  generator = model.build_generator(3, IMAGE, cfg)
+  discriminator = model.build_discriminator(3, IMAGE, cfg)
+  gan = model.GAN(generator, discriminator, 3, cfg.latent_dim, ema_decay=cfg.ema_decay)
+  start = [w.copy() for w in generator.get_weights()]
+  seen = []
+
+  class Record(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+      seen.append([w.copy() for w in generator.get_weights()])
+
+  gan.compile(d_optimizer=keras.optimizers.Adam(1e-3), g_optimizer=keras.optimizers.Adam(1e-3))
+  gan.fit(tf.data.Dataset.from_tensor_slices((images, labels)).batch(8), epochs=1, verbose=0,
+          callbacks=[Record()])
+  # Step t (1, 2, 3) averages with decay min(0.5, (1 + t) / (10 + t)) = 2/11, 3/12, 4/13.
+  expected = start
+  for t, weights in enumerate(seen, start=1):
+    decay = min(0.5, (1 + t) / (10 + t))
+    expected = [decay * e + (1 - decay) * w for e, w in zip(expected, weights)]
+  assert gan.trained_generator is gan.averaged is not generator
+  for got, want in zip(gan.averaged.get_weights(), expected):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+  assert gan.averaged.name == generator.name  # the bundle's layer name stays "generator"
+  with pytest.raises(ValueError, match="ema_decay"):
+    config_loader.from_dict(GanConfig, {"ema_decay": 1.0}, "train")
 
 
 @pytest.fixture(scope="module")
