@@ -80,7 +80,11 @@ class DecodeConfig:
   beam_width: int = 3
   # The finished beams are ranked by log-probability / ((5 + length) / 6) ** length_penalty
   # (GNMT's length normalisation); 0: by plain log-probability, which favours short captions.
-  length_penalty: float = 0.0
+  # One trained model of the captioning bench (4,000 scenes, 394 eval images of unseen pairs),
+  # re-decoded side by side (`bench/captioning.py --length-penalties`): 0 / 0.5 / 1 / 1.5 / 2 gave
+  # object-mention F1 0.894 / 0.901 / 0.902 / 0.903 / 0.904 (recall 0.879 -> 0.898, precision
+  # ~0.91 throughout) and BLEU-4 0.875 / 0.877 / 0.876 / 0.878 / 0.879.
+  length_penalty: float = 1.0
 
   def validate(self) -> None:
     if not 1 <= self.beam_width <= 16:
