@@ -1,7 +1,8 @@
 """Generative benchmark: the whole generative DAG (conditional GAN) on Fashion-MNIST, with figures.
 
   python bench/generative.py [--output DIR] [--train-images 20000] [--epochs 25] [--width 16]
-                             [--mode cgan] [--digits]
+                             [--mode cgan] [--conditioning projection] [--ema-decay 0.999]
+                             [--digits]
 
 Data: Fashion-MNIST (Debian `dataset-fashion-mnist`), 28x28 grayscale: the first
 `--train-images` of the official training set (0: all 60k) and the whole official test set
@@ -77,6 +78,10 @@ def main() -> int:
   parser.add_argument("--mode", choices=["cgan", "dcgan"], default="cgan")
   parser.add_argument("--class-loss-weight", type=float, default=0.0,
                       help="AC-GAN auxiliary class loss weight (0: plain cGAN)")
+  parser.add_argument("--conditioning", choices=["concat", "projection"], default=None,
+                      help="the discriminator's class conditioning (default: the task's)")
+  parser.add_argument("--ema-decay", type=float, default=None,
+                      help="EMA of the generator's weights (default: the task's)")
   parser.add_argument("--digits", action="store_true", help="the embedded digits default run")
   args = parser.parse_args()
   if args.digits:
@@ -91,7 +96,9 @@ def main() -> int:
         "image": {"height": 28, "width": 28, "channels": 1},
         "train": {"mode": args.mode, "epochs": args.epochs, "latent_dim": 64,
                   "width": args.width, "batch_size": 128,
-                  "class_loss_weight": args.class_loss_weight},
+                  "class_loss_weight": args.class_loss_weight,
+                  **({"conditioning": args.conditioning} if args.conditioning else {}),
+                  **({"ema_decay": args.ema_decay} if args.ema_decay is not None else {})},
         "judge": {"width": 32, "features": 128, "epochs": 10},
         "evaluation": {"max_fid_to_floor": 3.0, "conditional_accuracy_lower_bound": 0.8},
         "export": {"representative_examples": 500}}}

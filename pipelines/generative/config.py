@@ -23,8 +23,7 @@ class GanConfig:
   """The book's GANs: a DCGAN generator (dense -> two stride-2 transposed convolutions) and a
   strided-convolution discriminator, trained by a custom `train_step` (non-saturating loss,
   Adam with beta_1 = 0.5). `cgan` conditions both networks on the class (the generator on a
-  learned class embedding, the discriminator on a class map beside the image); `dcgan` ignores
-  the classes."""
+  learned class embedding, the discriminator by `conditioning`); `dcgan` ignores the classes."""
   mode: Literal["cgan", "dcgan"] = "cgan"
   latent_dim: int = 32
   width: int = 32  # filters of the generator's last block (the discriminator's first)
@@ -44,10 +43,14 @@ class GanConfig:
   # cgan: how the discriminator sees the class. `concat`: the book's cGAN, a learned class map
   # as one more input channel; `projection` (Miyato & Koyama 2018): the logit adds the inner
   # product of a learned class embedding with the image's features.
-  conditioning: Literal["concat", "projection"] = "concat"
+  conditioning: Literal["concat", "projection"] = "projection"
   # > 0: the exported generator is an exponential moving average of the trained one's weights
   # (Karras et al.; warm-up min(decay, (1 + t) / (10 + t)) over generator steps t); 0: the last.
-  ema_decay: float = 0.0
+  # Fashion-MNIST study (`bench/gan_training.py`, 20k images, 25 epochs, one judge of eval
+  # accuracy 0.891): projection alone ended at conditional accuracy 0.692 (0.52-0.74 at epochs
+  # 5-20: the classes it gets right change from epoch to epoch), projection + EMA 0.999 at 0.848
+  # (FID 4.40 against 4.70).
+  ema_decay: float = 0.999
   seed: int = 42
 
   def validate(self) -> None:

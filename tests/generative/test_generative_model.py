@@ -65,7 +65,11 @@ def test_train_step_moves_both_networks_and_logs_epoch_means():
   history, exported = model.train_gan(
       generator, discriminator, tf.data.Dataset.from_tensor_slices((images, labels)).batch(8), 3,
       GAN)
-  assert exported is generator  # no weight average by default
+  assert exported is not generator and exported.name == generator.name  # the EMA generator
+  _, last = model.train_gan(generator, discriminator,
+                            tf.data.Dataset.from_tensor_slices((images, labels)).batch(8), 3,
+                            dataclasses.replace(GAN, ema_decay=0.0, epochs=1))
+  assert last is generator  # no average: the trained generator itself
   assert set(history) == {"d_loss", "g_loss", "d_real", "d_fake", "class_loss"}
   assert all(v > 0 for v in history["class_loss"])  # the AC-GAN head (class_loss_weight 1)
   assert all(len(v) == GAN.epochs and np.isfinite(v).all() for v in history.values())
