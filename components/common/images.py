@@ -52,7 +52,7 @@ def encode_pixels(images):
 
 def decode_pixels(stored, shape):
   """Stored images (string [N] or [N, 1]) -> float32 [N, *shape] in [0, 1]; an image stored
-  with another shape is an error naming both."""
+  with another shape is an error naming the expected one."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   shape = [int(d) for d in shape]
