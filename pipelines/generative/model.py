@@ -77,8 +77,10 @@ def build_generator(num_classes: int, image: ImageConfig, train: GanConfig) -> k
 
 
 def build_discriminator(num_classes: int, image: ImageConfig, train: GanConfig) -> keras.Model:
-  """image in [0, 1] (+ one-hot class, as one more channel) -> the logit of "real" (and, with
-  `class_loss_weight`, class logits: the auxiliary classifier of AC-GAN)."""
+  """image in [0, 1] (+ one-hot class: `train.conditioning` `concat`, a learned class map as one
+  more channel; `projection`, the logit plus a learned class embedding . the flattened features)
+  -> the logit of "real" (and, with `class_loss_weight`, class logits: AC-GAN's auxiliary
+  classifier)."""
   images = keras.Input((image.height, image.width, image.channels), name="image")
   inputs, x = [images], layers.Rescaling(2.0, offset=-1.0, name="centre")(images)
   projection = bool(num_classes) and train.conditioning == "projection"
