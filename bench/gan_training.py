@@ -106,9 +106,9 @@ def main() -> int:
   num_classes = k if train.conditional else 0
   generator = gen.build_generator(num_classes, image, train)
   discriminator = gen.build_discriminator(num_classes, image, train)
-  latents = np.stack([tf.random.stateless_normal([train.latent_dim], seed=[gen_eval.SEED_OFFSET
-                                                                            + i, 0]).numpy()
-                      for i in range(len(x_eval))])
+  # The evaluator's latents: seed SEED_OFFSET + i for eval image i, through the served mapping.
+  latents = gen.seed_latents(tf.constant(gen_eval.SEED_OFFSET + np.arange(len(x_eval))),
+                             train.latent_dim).numpy()
 
   gan = gen.GAN(generator, discriminator, num_classes, train.latent_dim, train.real_label,
                 train.class_loss_weight, train.ema_decay)

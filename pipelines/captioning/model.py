@@ -158,7 +158,7 @@ def pair_dataset(files, data_accessor, tft_output, shape: tuple[int, ...]) -> tf
   ds = data_accessor.tf_dataset_factory(
       files, tfxio.TensorFlowDatasetOptions(batch_size=256, num_epochs=1, shuffle=False),
       tft_output.transformed_metadata.schema)
-  ds = ds.map(lambda f: {**f, IMAGE_XF: preprocessing.images(f[IMAGE_XF], shape)})
+  ds = ds.map(lambda f: preprocessing.decoded(f, {IMAGE_XF: shape}))
   return ds.unbatch().flat_map(caption_pairs)
 
 

@@ -56,8 +56,8 @@ def caption_ids(captions: tf.Tensor, max_captions: int, max_tokens: int,
 
 
 def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]) -> dict:
-  """image -> image_xf [N] (stored uint8 pixels of [H, W, C]); captions -> captions_xf [N, K, L] ids and
-  num_captions_xf [N]."""
+  """image -> image_xf [N] (stored uint8 pixels of [H, W, C]); captions -> captions_xf
+  [N, K, L] ids and num_captions_xf [N]."""
   image = config_loader.from_dict(ImageConfig, custom_config["image"], "image")
   text_cfg = config_loader.from_dict(TextConfig, custom_config["text"], "text")
   out = {IMAGE_XF: preprocessing.stored_images(

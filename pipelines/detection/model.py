@@ -309,7 +309,8 @@ def examples_dataset(file_pattern, data_accessor, tft_output, batch_size: int, s
       tft_output.transformed_metadata.schema)
   image, boxes, classes = (transform.xf(k) for k in (
       transform.IMAGE_KEY, det_transform.BOXES_KEY, det_transform.BOX_CLASSES_KEY))
-  return ds.map(lambda f: (preprocessing.images(f[image], shape), f[boxes], f[classes])).unbatch()
+  ds = ds.map(lambda f: preprocessing.decoded(f, {image: shape}))
+  return ds.map(lambda f: (f[image], f[boxes], f[classes])).unbatch()
 
 
 def fit(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset,

@@ -1,6 +1,6 @@
 """The video task's tf.Transform step: every sampled frame decoded, resized and scaled like an
-image (`pipelines.vision.preprocessing`), the clip as [T, H, W, C] stored as uint8 pixels; class names to ids with the
-shared label vocabulary."""
+image (`pipelines.vision.preprocessing`), the clip as [T, H, W, C] stored as uint8 pixels;
+class names to ids with the shared label vocabulary."""
 
 from __future__ import annotations
 

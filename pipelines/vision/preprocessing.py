@@ -53,3 +53,9 @@ def images(stored: tf.Tensor, shape) -> tf.Tensor:
   """Stored images [N] (`stored_images`) -> float32 [N, *shape] in [0, 1], as
   `decode_and_resize` made them (to within rounding to whole pixel values)."""
   return image_codec.decode_pixels(stored, shape)
+
+
+def decoded(features: dict, shapes: dict) -> dict:
+  """Transformed features with the stored images among them (`shapes`: feature -> one image's
+  shape) as float images in [0, 1], as the models take them; other features unchanged."""
+  return {k: images(v, shapes[k]) if k in shapes else v for k, v in features.items()}

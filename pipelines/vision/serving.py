@@ -50,13 +50,6 @@ class WeightsOnly(tf.Module):
     return self._forward(*args, **kwargs)
 
 
-def decoded(features: dict, shapes: dict) -> dict:
-  """Transformed features with the stored images among them (`shapes`: feature -> one image's
-  shape) as float images in [0, 1], as the models take them."""
-  return {k: preprocessing.images(v, shapes[k]) if k in shapes else v
-          for k, v in features.items()}
-
-
 class ServingModule(tf.Module):
   """Base of every served model: its signatures, saved with the task it serves. Modules that
   hold the tf.Transform layer (`tft_layer`) set `image_shapes` (stored image feature -> one
@@ -67,7 +60,7 @@ class ServingModule(tf.Module):
 
   def transformed(self, raw_features: dict) -> dict:
     """The tf.Transform layer's features of raw features, stored images as float images."""
-    return decoded(self.tft_layer(raw_features), self.image_shapes)
+    return preprocessing.decoded(self.tft_layer(raw_features), self.image_shapes)
 
   def signatures(self) -> dict:
     """Signature name -> concrete function; `serving_default` is what TF Serving answers."""
