@@ -144,6 +144,37 @@ def test_batch_norm_momentum_follows_steps_per_epoch():
           if isinstance(l, keras.layers.BatchNormalization)} == {0.7}
 
 
+def test_one_iterator_gives_whole_reshuffled_passes_as_epochs():
+  # 10 examples in batches of 4: 3 batches per pass (the last one short), every pass all 10
+  # examples once, in a new order, all read through one iterator with autotuning off.
+  ds = tf.data.Dataset.range(10).shuffle(10, seed=0, reshuffle_each_iteration=True).batch(4)
+  steps = training.num_batches(10, 4)
+  assert steps == 3 and training.num_batches(10, 4, drop_remainder=True) == 2
+  assert training.num_batches(0, 4) == 1
+  inputs = training.one_iterator(ds, steps)
+  assert inputs["steps_per_epoch"] == 3
+  assert inputs["x"].options().autotune.enabled is False
+  it = iter(inputs["x"])
+  passes = [np.concatenate([next(it).numpy() for _ in range(steps)]) for _ in range(3)]
+  for p in passes:
+    assert sorted(p.tolist()) == list(range(10))
+  assert len({tuple(p) for p in passes}) > 1  # reshuffled
+
+  seen = []
+
+  class Count(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+      seen.append(epoch)
+
+  xy = tf.data.Dataset.from_tensor_slices((np.zeros((10, 2), np.float32),
+                                           np.zeros(10, np.float32))).batch(4)
+  net = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
+  net.compile("sgd", "mse")
+  history = net.fit(**training.one_iterator(xy, steps), epochs=3, verbose=0,
+                    callbacks=[Count()])
+  assert seen == [0, 1, 2] and len(history.history["loss"]) == 3
+
+
 def test_augmentation_is_random_in_training_and_identity_in_inference():
   aug = backbones.augmentation(flip=True, rotation=0.1, zoom=0.1, contrast=0.1, seed=1)
   x = np.random.default_rng(0).random((4, 16, 16, 1), dtype=np.float32)

@@ -51,7 +51,9 @@ class TrainConfig:
   units: int = 96  # LSTM units
   attention_units: int = 48
   epochs: int = 12
-  batch_size: int = 64
+  # Images per batch, each with all its captions (text.max_captions rows, those past the
+  # image's captions weigh nothing): the encoder runs once per image.
+  batch_size: int = 16
   learning_rate: float = 3e-3
   early_stopping_patience: int = 5
   lr_schedule: Literal["plateau", "cosine", "constant"] = "plateau"

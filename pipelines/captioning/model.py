@@ -7,8 +7,9 @@ The network is two Keras models that share nothing but tensors:
                 learned position vectors), h0, c0 [N, U] (the decoder's first state)
   decoder_step  (token [N, V] one-hot, h, c [N, U], features [N, P, D]) -> (next-word
                 probabilities [N, V], h, c, attention [N, P]): one step, state in, state out
-Training unrolls decoder_step over the caption (teacher forcing) in one functional model; the
-serving graph and the edge decoding loop (`edge.py`) call the same two models step by step.
+Training encodes each image once and unrolls decoder_step over every one of its captions
+(teacher forcing) in one functional model; the serving graph and the edge decoding loop
+(`edge.py`) call the same two models step by step.
 
 Trainer output layout (`Model` artifact):
   {uri}/Format-Serving/   SavedModel; signatures:
@@ -38,7 +39,9 @@ from components.common import text
 from pipelines import config_loader
 from pipelines.captioning.config import CaptioningConfig
 from pipelines.captioning.config import TrainConfig
+from pipelines.captioning.layers import FoldRows
 from pipelines.captioning.layers import GridPositions
+from pipelines.captioning.layers import RepeatRows
 from pipelines.captioning.transform import CAPTIONS_XF
 from pipelines.captioning.transform import IMAGE_XF
 from pipelines.captioning.transform import NUM_CAPTIONS_XF
@@ -110,15 +113,19 @@ def build_decoder_step(vocab_size: int, positions: int, features_dim: int,
   return keras.Model([token, h, c, features], [probs, h2, c2, attention], name=DECODER)
 
 
-def build(vocab_size: int, steps: int, image: ImageConfig, train: TrainConfig) -> keras.Model:
-  """The training model: (image, one-hot input words [N, steps, V]) -> next-word probabilities
-  [N, steps, V], decoder_step unrolled `steps` times (teacher forcing)."""
+def build(vocab_size: int, steps: int, image: ImageConfig, train: TrainConfig,
+          captions: int) -> keras.Model:
+  """The training model: (image, one-hot input words [N, captions, steps, V]) -> next-word
+  probabilities [N, captions, steps, V]: the encoder runs once per image and every caption of
+  the image reads its encoding; decoder_step unrolled `steps` times (teacher forcing)."""
   encoder = build_encoder(image, train)
   gh, gw = grid_shape(image, train)
   step = build_decoder_step(vocab_size, gh * gw, feature_dim(train), train)
   images = keras.Input((image.height, image.width, image.channels), name="image")
-  words = keras.Input((steps, vocab_size), name="words")
-  features, h, c = encoder(images)
+  caption_words = keras.Input((captions, steps, vocab_size), name="words")
+  words = FoldRows(captions, name="fold_captions")(caption_words)
+  features, h, c = (RepeatRows(captions, name=f"per_caption_{name}")(x)
+                    for name, x in zip(("features", "h", "c"), encoder(images)))
   outputs = []
   for t in range(steps):
     token = layers.Reshape((vocab_size,), name=f"word{t}")(
@@ -126,23 +133,17 @@ def build(vocab_size: int, steps: int, image: ImageConfig, train: TrainConfig) -
     probs, h, c, _ = step([token, h, c, features])
     outputs.append(layers.Reshape((1, vocab_size), name=f"out{t}")(probs))
   probs = (layers.Concatenate(axis=1, name="next_words")(outputs) if steps > 1 else outputs[0])
-  return keras.Model([images, words], probs, name="captioner")
+  probs = FoldRows(captions, unfold=True, name="unfold_captions")(probs)
+  return keras.Model([images, caption_words], probs, name="captioner")
 
 
 # ---------------------------------------------------------------------------------------------
 # Data
 
 
-def caption_pairs(features: dict) -> tf.data.Dataset:
-  """One transformed example -> (image, ids [L]) for each of its real captions."""
-  count = tf.reshape(tf.cast(features[NUM_CAPTIONS_XF], tf.int32), [])
-  captions = features[CAPTIONS_XF][:count]
-  images = tf.repeat(features[IMAGE_XF][tf.newaxis], count, axis=0)
-  return tf.data.Dataset.from_tensor_slices((images, captions))
-
-
 def teacher_forcing(vocab_size: int):
-  """(image, ids [L]) -> ((image, one-hot ids[:-1]), ids[1:], weight: 1 where not <pad>)."""
+  """(image, ids [..., L]) -> ((image, one-hot ids[..., :-1]), ids[..., 1:], weight: 1 where not
+  <pad>; an image's all-<pad> rows past its captions weigh nothing)."""
   def fn(image, ids):
     ids = tf.cast(ids, tf.int32)
     target = ids[..., 1:]
@@ -151,28 +152,32 @@ def teacher_forcing(vocab_size: int):
   return fn
 
 
-def pair_dataset(files, data_accessor, tft_output, shape: tuple[int, ...]) -> tf.data.Dataset:
-  """Every (image, caption ids) pair of the transformed examples in `files` (`shape`: one
-  stored image's)."""
+def caption_dataset(files, data_accessor, tft_output,
+                    shape: tuple[int, ...]) -> tf.data.Dataset:
+  """(image, caption ids [K, L], number of real captions) of every transformed example in
+  `files` (`shape`: one stored image's; rows past the real captions are all <pad>)."""
   from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
   ds = data_accessor.tf_dataset_factory(
       files, tfxio.TensorFlowDatasetOptions(batch_size=256, num_epochs=1, shuffle=False),
       tft_output.transformed_metadata.schema)
   ds = ds.map(lambda f: preprocessing.decoded(f, {IMAGE_XF: shape}))
-  return ds.unbatch().flat_map(caption_pairs)
+  return ds.map(lambda f: (f[IMAGE_XF], f[CAPTIONS_XF],
+                           tf.reshape(tf.cast(f[NUM_CAPTIONS_XF], tf.int64), [-1]))).unbatch()
 
 
-def fit(model: keras.Model, train_ds, eval_ds, train: TrainConfig, num_pairs: int,
+def fit(model: keras.Model, train_ds, eval_ds, train: TrainConfig, num_images: int,
         log_dir: str | None = None) -> dict:
-  """Adam + masked cross-entropy of the next word, early stopping and the LR schedule."""
-  training.adapt_batch_norm(model, num_pairs, train.batch_size, train.batch_norm_momentum)
+  """Adam + masked cross-entropy of the next word, early stopping and the LR schedule
+  (`num_images` in `train_ds`, batches of `train.batch_size` images with all their captions)."""
+  training.adapt_batch_norm(model, num_images, train.batch_size, train.batch_norm_momentum)
   model.compile(optimizer=keras.optimizers.Adam(train.learning_rate, clipnorm=5.0),
                 loss=keras.losses.SparseCategoricalCrossentropy(),
                 weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
   callbacks = training.callbacks(train.epochs, train.learning_rate, train.lr_schedule,
                                  train.early_stopping_patience, train.reduce_lr_patience, log_dir)
-  return model.fit(train_ds, validation_data=eval_ds, epochs=train.epochs, callbacks=callbacks,
-                   verbose=2).history
+  steps = training.num_batches(num_images, train.batch_size)
+  return model.fit(**training.one_iterator(train_ds, steps), validation_data=eval_ds,
+                   epochs=train.epochs, callbacks=callbacks, verbose=2).history
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,7 +190,8 @@ def decode(encoder: keras.Model, step: keras.Model, images: tf.Tensor, steps: in
   [N, steps] (after <end>: <pad>), its attention [N, steps, P] and total log-probability [N].
   Beams are searched by plain sums of log-probabilities (a finished beam continues with <pad> at
   no cost); the final `beam_width` are ranked by sum / ((5 + length) / 6) ** `length_penalty`
-  (GNMT; 0: the plain sum)."""
+  (GNMT; 0: the plain sum). One `tf.while_loop` over the steps: the decoder step is traced once,
+  not once per word."""
   features, h, c = encoder(images, training=False)
   vocab_size = step.output_shape[0][-1]
   positions = features.shape[1]
@@ -195,10 +201,14 @@ def decode(encoder: keras.Model, step: keras.Model, images: tf.Tensor, steps: in
   scores = tf.tile(tf.constant([[0.0] + [-1e9] * (width - 1)]), [n, 1])
   token = tf.fill([n * width], text.START_ID)
   finished = tf.zeros([n, width], tf.bool)
-  history = tf.zeros([n, width, 0], tf.int32)
-  attention_history = tf.zeros([n, width, 0, positions])
+  # Per beam: its words [n, width, steps] and attention [n, width, steps, P], written column by
+  # column (fixed shapes, as a while loop needs).
+  history = tf.zeros([n, width, steps], tf.int32)
+  attention_history = tf.zeros([n, width, steps, positions])
   only_pad = tf.one_hot(text.PAD_ID, vocab_size, on_value=0.0, off_value=-1e9)
-  for _ in range(steps):
+  rows_base = tf.range(n)[:, tf.newaxis] * width
+
+  def body(t, token, h, c, scores, finished, history, attention_history):
     probs, h, c, attention = step([tf.one_hot(token, vocab_size), h, c, features],
                                   training=False)
     logp = tf.reshape(tf.math.log(tf.maximum(probs, 1e-12)), [n, width, vocab_size])
@@ -206,15 +216,20 @@ def decode(encoder: keras.Model, step: keras.Model, images: tf.Tensor, steps: in
     scores, best = tf.math.top_k(tf.reshape(scores[..., tf.newaxis] + logp,
                                             [n, width * vocab_size]), k=width)
     parent, word = best // vocab_size, best % vocab_size
-    rows = tf.reshape(parent + tf.range(n)[:, tf.newaxis] * width, [-1])
+    rows = tf.reshape(parent + rows_base, [-1])
     h, c = tf.gather(h, rows), tf.gather(c, rows)
     attention = tf.gather(tf.reshape(attention, [n, width, positions]), parent, batch_dims=1)
-    history = tf.concat([tf.gather(history, parent, batch_dims=1), word[..., tf.newaxis]], -1)
-    attention_history = tf.concat([tf.gather(attention_history, parent, batch_dims=1),
-                                   attention[:, :, tf.newaxis]], axis=2)
+    now = tf.one_hot(t, steps, on_value=True, off_value=False)  # [steps]
+    history = tf.where(now, word[..., tf.newaxis], tf.gather(history, parent, batch_dims=1))
+    attention_history = tf.where(now[:, tf.newaxis], attention[:, :, tf.newaxis],
+                                 tf.gather(attention_history, parent, batch_dims=1))
     finished = (tf.gather(finished, parent, batch_dims=1) | (word == text.END_ID) |
                 (word == text.PAD_ID))
-    token = tf.reshape(word, [-1])
+    return (t + 1, tf.reshape(word, [-1]), h, c, scores, finished, history, attention_history)
+
+  _, _, _, _, scores, _, history, attention_history = tf.while_loop(
+      lambda t, *_: t < steps, body,
+      (tf.constant(0), token, h, c, scores, finished, history, attention_history))
   lengths = tf.reduce_sum(tf.cast(history != text.PAD_ID, tf.float32), axis=-1)
   pick = tf.argmax(scores / ((5.0 + lengths) / 6.0) ** length_penalty, axis=1,
                    output_type=tf.int32)
@@ -282,17 +297,21 @@ def run_fn(fn_args) -> None:
   seq_len = int(tft_output.transformed_feature_spec()[CAPTIONS_XF].shape[-1])
   steps = seq_len - 1
   shape = image_transform.image_shape(cfg.image)
-  pairs = pair_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, shape).cache()
-  num_pairs = int(pairs.reduce(np.int64(0), lambda n, _: n + 1))
-  logging.info("training the captioner on %d (image, caption) pairs, %d words (%d special), "
-               "%d steps", num_pairs, len(words), len(text.SPECIAL_TOKENS), steps)
+  captions = int(tft_output.transformed_feature_spec()[CAPTIONS_XF].shape[0])
+  examples = caption_dataset(fn_args.train_files, fn_args.data_accessor, tft_output,
+                             shape).cache()
+  num_images, num_pairs = (int(n) for n in examples.reduce(
+      (np.int64(0), np.int64(0)), lambda acc, e: (acc[0] + 1, acc[1] + e[2])))
+  logging.info("training the captioner on %d images with %d captions, %d words (%d special), "
+               "%d steps", num_images, num_pairs, len(words), len(text.SPECIAL_TOKENS), steps)
   batch, seed = cfg.train.batch_size, cfg.train.seed
-  train_ds = (pairs.shuffle(min(num_pairs, 50000), seed=seed, reshuffle_each_iteration=True)
-              .map(teacher_forcing(len(words))).batch(batch).prefetch(tf.data.AUTOTUNE))
-  eval_ds = (pair_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, shape)
-             .map(teacher_forcing(len(words))).batch(batch).cache())
-  model = build(len(words), steps, cfg.image, cfg.train)
-  fit(model, train_ds, eval_ds, cfg.train, num_pairs, log_dir=fn_args.model_run_dir)
+  forcing = teacher_forcing(len(words))
+  train_ds = (examples.shuffle(min(num_images, 50000), seed=seed, reshuffle_each_iteration=True)
+              .map(lambda image, ids, _: forcing(image, ids)).batch(batch))
+  eval_ds = (caption_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, shape)
+             .map(lambda image, ids, _: forcing(image, ids)).batch(batch).cache())
+  model = build(len(words), steps, cfg.image, cfg.train, captions)
+  fit(model, train_ds, eval_ds, cfg.train, num_images, log_dir=fn_args.model_run_dir)
   grid = grid_shape(cfg.image, cfg.train)
   CaptionServingModule(model, tft_output, words, steps, cfg.decode.beam_width, grid,
                        cfg.decode.length_penalty).save(

@@ -87,7 +87,7 @@ def train_classifier(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.
   if augment.layers:
     train_ds = train_ds.map(lambda x, y: (augment(x, training=True), y),
                             num_parallel_calls=tf.data.AUTOTUNE)
-  train_ds = train_ds.prefetch(tf.data.AUTOTUNE)
+  steps = training.num_batches(num_examples, train.batch_size)
   callbacks = training.callbacks(train.epochs, train.learning_rate, train.lr_schedule,
                                  train.early_stopping_patience, train.reduce_lr_patience, log_dir)
   training.adapt_batch_norm(model, num_examples, train.batch_size, train.batch_norm_momentum)
@@ -95,13 +95,13 @@ def train_classifier(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.
   if backbone is not None:
     backbone.trainable = False
   _compile(model, train.learning_rate)
-  history = model.fit(train_ds, validation_data=eval_ds, epochs=train.epochs,
-                      callbacks=callbacks, verbose=2).history
+  history = model.fit(**training.one_iterator(train_ds, steps), validation_data=eval_ds,
+                      epochs=train.epochs, callbacks=callbacks, verbose=2).history
   if backbone is not None and train.fine_tune_epochs > 0:
     backbones.unfreeze_top(backbone, train.fine_tune_layers)
     _compile(model, train.fine_tune_learning_rate)
-    more = model.fit(train_ds, validation_data=eval_ds, epochs=train.fine_tune_epochs,
-                     callbacks=callbacks, verbose=2).history
+    more = model.fit(**training.one_iterator(train_ds, steps), validation_data=eval_ds,
+                     epochs=train.fine_tune_epochs, callbacks=callbacks, verbose=2).history
     history = {k: history.get(k, []) + more.get(k, []) for k in set(history) | set(more)}
   return history
 

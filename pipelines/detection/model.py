@@ -326,7 +326,8 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset,
   callbacks = training.callbacks(train.epochs, train.learning_rate, train.lr_schedule,
                                  train.early_stopping_patience, train.reduce_lr_patience,
                                  log_dir)
-  return model.fit(train_b.prefetch(tf.data.AUTOTUNE), validation_data=eval_b.cache(),
+  steps = training.num_batches(num_examples, train.batch_size)
+  return model.fit(**training.one_iterator(train_b, steps), validation_data=eval_b.cache(),
                    epochs=train.epochs, callbacks=callbacks, verbose=2).history
 
 

@@ -191,15 +191,19 @@ class AdversarialModel(keras.Model):
 
 
 def fit_adversarial(model: AdversarialModel, dataset: tf.data.Dataset, epochs: int,
-                    learning_rate: float, beta_1: float, log_dir: str | None = None) -> dict:
+                    learning_rate: float, beta_1: float, log_dir: str | None = None,
+                    steps_per_epoch: int | None = None) -> dict:
   """Trains both networks for `epochs` (no early stopping: adversarial losses do not say when
   samples are good; the evaluator does); TensorBoard logs and history.json in `log_dir`. The
-  generator to export is `model.trained_generator`."""
+  generator to export is `model.trained_generator`. With `steps_per_epoch` (the batches in one
+  pass over `dataset`) the whole fit reads one iterator (`training.one_iterator`)."""
   model.compile(d_optimizer=keras.optimizers.Adam(learning_rate, beta_1=beta_1),
                 g_optimizer=keras.optimizers.Adam(learning_rate, beta_1=beta_1))
   callbacks = ([keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
                 training.HistoryFile(log_dir)] if log_dir else [])
-  return model.fit(dataset, epochs=epochs, callbacks=callbacks, verbose=2).history
+  inputs = (training.one_iterator(dataset, steps_per_epoch) if steps_per_epoch else
+            {"x": dataset})
+  return model.fit(**inputs, epochs=epochs, callbacks=callbacks, verbose=2).history
 
 
 class GAN(AdversarialModel):
@@ -260,19 +264,21 @@ class GAN(AdversarialModel):
 
 
 def train_gan(generator: keras.Model, discriminator: keras.Model, dataset: tf.data.Dataset,
-              num_classes: int, train: GanConfig, log_dir: str | None = None
-              ) -> tuple[dict, keras.Model]:
-  """Trains both networks for `train.epochs` on (images, class ids) batches; returns the
-  history and the generator to export (the weight average with `train.ema_decay`)."""
+              num_classes: int, train: GanConfig, log_dir: str | None = None,
+              steps_per_epoch: int | None = None) -> tuple[dict, keras.Model]:
+  """Trains both networks for `train.epochs` on (images, class ids) batches (`steps_per_epoch`
+  of them per pass, if known); returns the history and the generator to export (the weight
+  average with `train.ema_decay`)."""
   gan = GAN(generator, discriminator, num_classes, train.latent_dim, train.real_label,
             train.class_loss_weight, train.ema_decay)
   history = fit_adversarial(gan, dataset, train.epochs, train.learning_rate, train.beta_1,
-                            log_dir)
+                            log_dir, steps_per_epoch)
   return history, gan.trained_generator
 
 
 def train_judge(judge: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset,
-                cfg: JudgeConfig, num_examples: int, batch_size: int) -> float:
+                cfg: JudgeConfig, num_examples: int, batch_size: int,
+                steps_per_epoch: int | None = None) -> float:
   """Trains the judge's classifier head on the real images (its features come along), keeping
   the weights of its best eval-loss epoch (the Fashion-MNIST bench's last epoch once scored 0.75
   against 0.89 the epoch before) and halving the learning rate on plateaus; returns its eval
@@ -284,7 +290,9 @@ def train_judge(judge: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.
                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
   callbacks = training.callbacks(cfg.epochs, cfg.learning_rate, "plateau",
                                  early_stopping_patience=cfg.epochs, reduce_lr_patience=2)
-  classifier.fit(train_ds, validation_data=eval_ds, epochs=cfg.epochs, callbacks=callbacks,
+  inputs = (training.one_iterator(train_ds, steps_per_epoch) if steps_per_epoch else
+            {"x": train_ds})
+  classifier.fit(**inputs, validation_data=eval_ds, epochs=cfg.epochs, callbacks=callbacks,
                  verbose=2)
   return float(classifier.evaluate(eval_ds, verbose=0, return_dict=True)["accuracy"])
 
@@ -374,7 +382,8 @@ class RealImages:
   tft_output: tft.TFTransformOutput
   class_names: list[str]
   count: int  # training images
-  train: tf.data.Dataset  # (image, class id) batches, reshuffled every epoch
+  train: tf.data.Dataset  # (image, class id) batches, reshuffled every pass
+  batches: int  # in one pass of `train`
   judge: keras.Model
   judge_accuracy: float  # on the eval images
 
@@ -393,14 +402,15 @@ def real_images(fn_args, task: str, image: ImageConfig, judge_cfg: JudgeConfig,
   real = transform.reshuffled_in_memory(
       transform.dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size,
                         False, seed, transform.image_shape(image)).unbatch(), count, seed)
-  train_ds = real.batch(batch_size, drop_remainder=count >= batch_size).prefetch(
-      tf.data.AUTOTUNE)
+  drop = count >= batch_size
+  train_ds = real.batch(batch_size, drop_remainder=drop)
+  batches = training.num_batches(count, batch_size, drop)
   eval_ds = transform.dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size,
                               False, seed, transform.image_shape(image)).cache()
   judge = build_judge(len(class_names), image, judge_cfg)
-  accuracy = train_judge(judge, train_ds, eval_ds, judge_cfg, count, batch_size)
+  accuracy = train_judge(judge, train_ds, eval_ds, judge_cfg, count, batch_size, batches)
   logging.info("judge classifier: eval accuracy %.4f", accuracy)
-  return RealImages(tft_output, class_names, count, train_ds, judge, accuracy)
+  return RealImages(tft_output, class_names, count, train_ds, batches, judge, accuracy)
 
 
 @distribute.distributed
@@ -417,7 +427,7 @@ def run_fn(fn_args) -> None:
   generator = build_generator(num_classes, cfg.image, cfg.train)
   discriminator = build_discriminator(num_classes, cfg.image, cfg.train)
   _, generator = train_gan(generator, discriminator, train_ds, num_classes, cfg.train,
-                           log_dir=fn_args.model_run_dir)
+                           log_dir=fn_args.model_run_dir, steps_per_epoch=real.batches)
   GenerativeServingModule(generator, real.judge, real.tft_output, class_names,
                           cfg.train.conditional).save(fn_args.serving_model_dir,
                                                       task="generative")

@@ -150,11 +150,12 @@ class Pix2Pix(generative.AdversarialModel):
 
 def train_translator(generator: keras.Model, discriminator: keras.Model,
                      dataset: tf.data.Dataset, train: TranslationTrainConfig,
-                     log_dir: str | None = None) -> dict:
+                     log_dir: str | None = None, steps_per_epoch: int | None = None) -> dict:
   """Trains both networks for `train.epochs` on batches of real images (the conditions are made
-  in the step)."""
+  in the step; `steps_per_epoch`: batches per pass, if known)."""
   return generative.fit_adversarial(Pix2Pix(generator, discriminator, train), dataset,
-                                    train.epochs, train.learning_rate, train.beta_1, log_dir)
+                                    train.epochs, train.learning_rate, train.beta_1, log_dir,
+                                    steps_per_epoch)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,7 +218,7 @@ def run_fn(fn_args) -> None:
   logging.info("training a %s translator on %d images", cfg.train.mode, real.count)
   generator = build_generator(cfg.image, cfg.train)
   train_translator(generator, build_discriminator(cfg.image, cfg.train), real.train, cfg.train,
-                   log_dir=fn_args.model_run_dir)
+                   log_dir=fn_args.model_run_dir, steps_per_epoch=real.batches)
   TranslationServingModule(generator, real.judge, real.tft_output, cfg.train.mode,
                            cfg.train.noise_stddev).save(fn_args.serving_model_dir,
                                                         task="translation")

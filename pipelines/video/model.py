@@ -130,8 +130,9 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset,
                 metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
   callbacks = training.callbacks(epochs, train.learning_rate, train.lr_schedule,
                                  train.early_stopping_patience, train.reduce_lr_patience, log_dir)
-  return model.fit(train_ds, validation_data=eval_ds, epochs=epochs, callbacks=callbacks,
-                   verbose=2).history
+  steps = training.num_batches(num_examples, train.batch_size)
+  return model.fit(**training.one_iterator(train_ds, steps), validation_data=eval_ds,
+                   epochs=epochs, callbacks=callbacks, verbose=2).history
 
 
 def middle_frame(clips: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -224,7 +225,7 @@ def run_fn(fn_args) -> None:
   train_ds = transform.reshuffled_in_memory(
       clip_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch, seed,
                    shape).unbatch(),
-      num_train, seed).batch(batch).prefetch(tf.data.AUTOTUNE)
+      num_train, seed).batch(batch)
   eval_ds = clip_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch, seed,
                          shape).cache()
   model = build(len(class_names), frames, cfg.image, cfg.train)

@@ -112,12 +112,13 @@ def fit_autoencoder(ae: keras.Model, x: np.ndarray, x_val: np.ndarray, noise_std
                             0.0, 1.0), clean
 
   train_ds = (tf.data.Dataset.from_tensor_slices(x).shuffle(len(x), seed=seed)
-              .batch(batch_size).map(noisy).prefetch(tf.data.AUTOTUNE))
+              .batch(batch_size).map(noisy))
   rng = np.random.default_rng(seed)
   x_val_in = (np.clip(x_val + rng.normal(0, noise_stddev, x_val.shape), 0, 1).astype(np.float32)
               if noise_stddev > 0 else x_val)
   ae.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
-  return ae.fit(train_ds, validation_data=(x_val_in, x_val), epochs=epochs, verbose=2,
+  return ae.fit(**training.one_iterator(train_ds, training.num_batches(len(x), batch_size)),
+                validation_data=(x_val_in, x_val), epochs=epochs, verbose=2,
                 batch_size=batch_size,
                 callbacks=training.callbacks(epochs, learning_rate, lr_schedule,
                                              early_stopping_patience, reduce_lr_patience,

@@ -4,6 +4,7 @@ the serving graph, and the edge decoding loop against the graph's greedy decodin
 
 import collections
 import json
+import os
 import tempfile
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
+import tf_keras as keras
 from tensorflow_transform.tf_metadata import dataset_metadata
 from tensorflow_transform.tf_metadata import schema_utils
 
@@ -86,20 +88,30 @@ def test_transform_turns_captions_into_padded_ids_with_one_vocabulary():
 
 @pytest.fixture(scope="module")
 def trained():
-  net = captioner.build(10, 5, IMAGE, TRAIN)
+  net = captioner.build(10, 5, IMAGE, TRAIN, captions=2)
   images = np.random.default_rng(0).uniform(size=(6, 16, 16, 3)).astype(np.float32)
-  ids = np.array([[1, 4, 5, 6, 2, 0]] * 3 + [[1, 7, 8, 2, 0, 0]] * 3)
+  # Two caption rows per image; the second image of each kind has one caption and a <pad> row.
+  ids = np.array([[[1, 4, 5, 6, 2, 0], [1, 4, 5, 6, 2, 0]], [[1, 4, 5, 6, 2, 0], [0] * 6]] +
+                 [[[1, 7, 8, 2, 0, 0], [1, 7, 8, 2, 0, 0]]] * 4)[[0, 1, 0, 2, 3, 2]]
   data = (tf.data.Dataset.from_tensor_slices((images, ids))
           .map(captioner.teacher_forcing(10)).batch(3))
   captioner.fit(net, data, data, TrainConfig(**{**TRAIN.__dict__, "epochs": 3,
-                                                "learning_rate": 0.05}), 6)
+                                                "learning_rate": 0.05, "batch_size": 3}), 6)
   return net, images
 
 
 def test_builders_have_the_documented_shapes(trained):
-  net, _ = trained
+  net, images = trained
   encoder, step = net.get_layer("encoder"), net.get_layer("decoder_step")
-  assert net.output_shape == (None, 5, 10)
+  assert net.output_shape == (None, 2, 5, 10)
+  # The caption rows of an image read its one encoding; the model saves and loads as a bundle.
+  words = tf.one_hot(np.tile([[[1, 4, 5, 6, 2]]], (2, 2, 1)), 10)
+  probs = net([tf.constant(images[:2]), words], training=False).numpy()
+  np.testing.assert_allclose(probs[:, 0], probs[:, 1], atol=1e-6)
+  path = os.path.join(tempfile.mkdtemp(), "model.keras")
+  net.save(path)
+  loaded = keras.models.load_model(path, compile=False)
+  np.testing.assert_allclose(loaded([tf.constant(images[:2]), words]).numpy(), probs, atol=1e-6)
   assert [tuple(s) for s in encoder.output_shape] == [(None, 16, 16), (None, 8), (None, 8)]
   assert [tuple(s) for s in step.output_shape] == [(None, 10), (None, 8), (None, 8), (None, 16)]
 
