@@ -95,6 +95,8 @@ def main() -> int:
   parser.add_argument("--scenes", type=int, default=4000)
   parser.add_argument("--size", type=int, default=32)
   parser.add_argument("--epochs", type=int, default=25)
+  parser.add_argument("--batch-size", type=int, default=0,
+                      help="images per training batch (default: the config's)")
   parser.add_argument("--fashion", action="store_true", help="Fashion-MNIST garments")
   parser.add_argument("--digits", action="store_true", help="the embedded digits default run")
   parser.add_argument("--length-penalties", default="",
@@ -126,7 +128,8 @@ def main() -> int:
     overrides = {"captioning": {
         "model_name": f"{kind}-captions",
         "image": {"height": args.size, "width": args.size},
-        "train": {"epochs": args.epochs},
+        "train": {"epochs": args.epochs,
+                  **({"batch_size": args.batch_size} if args.batch_size else {})},
         "evaluation": {"bleu4_lower_bound": 0.5, "object_words": list(words)}}}
   run = fashion.run_dag("captioning", out, data, overrides, "CaptionEvaluator", name)
   evaluation, edge, edge_dir = run["evaluation"], run["edge"], run["edge_dir"]
