@@ -44,7 +44,6 @@ from pipelines.captioning.layers import GridPositions
 from pipelines.captioning.layers import RepeatRows
 from pipelines.captioning.transform import CAPTIONS_XF
 from pipelines.captioning.transform import IMAGE_XF
-from pipelines.captioning.transform import NUM_CAPTIONS_XF
 from pipelines.captioning.transform import vocabulary
 from pipelines.vision import distribute
 from pipelines.vision import preprocessing
@@ -154,15 +153,14 @@ def teacher_forcing(vocab_size: int):
 
 def caption_dataset(files, data_accessor, tft_output,
                     shape: tuple[int, ...]) -> tf.data.Dataset:
-  """(image, caption ids [K, L], number of real captions) of every transformed example in
-  `files` (`shape`: one stored image's; rows past the real captions are all <pad>)."""
+  """(image, caption ids [K, L]) of every transformed example in `files` (`shape`: one stored
+  image's; rows past the real captions are all <pad>)."""
   from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
   ds = data_accessor.tf_dataset_factory(
       files, tfxio.TensorFlowDatasetOptions(batch_size=256, num_epochs=1, shuffle=False),
       tft_output.transformed_metadata.schema)
   ds = ds.map(lambda f: preprocessing.decoded(f, {IMAGE_XF: shape}))
-  return ds.map(lambda f: (f[IMAGE_XF], f[CAPTIONS_XF],
-                           tf.reshape(tf.cast(f[NUM_CAPTIONS_XF], tf.int64), [-1]))).unbatch()
+  return ds.map(lambda f: (f[IMAGE_XF], f[CAPTIONS_XF])).unbatch()
 
 
 def fit(model: keras.Model, train_ds, eval_ds, train: TrainConfig, num_images: int,
@@ -300,16 +298,17 @@ def run_fn(fn_args) -> None:
   captions = int(tft_output.transformed_feature_spec()[CAPTIONS_XF].shape[0])
   examples = caption_dataset(fn_args.train_files, fn_args.data_accessor, tft_output,
                              shape).cache()
+  # A real caption starts with <start>; the rows past an image's captions are all <pad>.
   num_images, num_pairs = (int(n) for n in examples.reduce(
-      (np.int64(0), np.int64(0)), lambda acc, e: (acc[0] + 1, acc[1] + e[2])))
+      (np.int64(0), np.int64(0)), lambda acc, e: (
+          acc[0] + 1, acc[1] + tf.reduce_sum(tf.cast(e[1][:, 0] != text.PAD_ID, tf.int64)))))
   logging.info("training the captioner on %d images with %d captions, %d words (%d special), "
                "%d steps", num_images, num_pairs, len(words), len(text.SPECIAL_TOKENS), steps)
   batch, seed = cfg.train.batch_size, cfg.train.seed
-  forcing = teacher_forcing(len(words))
   train_ds = (examples.shuffle(min(num_images, 50000), seed=seed, reshuffle_each_iteration=True)
-              .map(lambda image, ids, _: forcing(image, ids)).batch(batch))
+              .map(teacher_forcing(len(words))).batch(batch))
   eval_ds = (caption_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, shape)
-             .map(lambda image, ids, _: forcing(image, ids)).batch(batch).cache())
+             .map(teacher_forcing(len(words))).batch(batch).cache())
   model = build(len(words), steps, cfg.image, cfg.train, captions)
   fit(model, train_ds, eval_ds, cfg.train, num_images, log_dir=fn_args.model_run_dir)
   grid = grid_shape(cfg.image, cfg.train)

@@ -201,9 +201,8 @@ def fit_adversarial(model: AdversarialModel, dataset: tf.data.Dataset, epochs: i
                 g_optimizer=keras.optimizers.Adam(learning_rate, beta_1=beta_1))
   callbacks = ([keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
                 training.HistoryFile(log_dir)] if log_dir else [])
-  inputs = (training.one_iterator(dataset, steps_per_epoch) if steps_per_epoch else
-            {"x": dataset})
-  return model.fit(**inputs, epochs=epochs, callbacks=callbacks, verbose=2).history
+  return model.fit(**training.one_iterator(dataset, steps_per_epoch), epochs=epochs,
+                   callbacks=callbacks, verbose=2).history
 
 
 class GAN(AdversarialModel):
@@ -290,10 +289,8 @@ def train_judge(judge: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.
                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
   callbacks = training.callbacks(cfg.epochs, cfg.learning_rate, "plateau",
                                  early_stopping_patience=cfg.epochs, reduce_lr_patience=2)
-  inputs = (training.one_iterator(train_ds, steps_per_epoch) if steps_per_epoch else
-            {"x": train_ds})
-  classifier.fit(**inputs, validation_data=eval_ds, epochs=cfg.epochs, callbacks=callbacks,
-                 verbose=2)
+  classifier.fit(**training.one_iterator(train_ds, steps_per_epoch), validation_data=eval_ds,
+                 epochs=cfg.epochs, callbacks=callbacks, verbose=2)
   return float(classifier.evaluate(eval_ds, verbose=0, return_dict=True)["accuracy"])
 
 

@@ -75,10 +75,11 @@ def num_batches(num_examples: int, batch_size: int, drop_remainder: bool = False
   return max(1, whole)
 
 
-def one_iterator(batches: tf.data.Dataset, steps_per_epoch: int) -> dict:
+def one_iterator(batches: tf.data.Dataset, steps_per_epoch: int | None) -> dict:
   """`model.fit` keywords that read `batches` (one pass: one epoch of `steps_per_epoch`
   batches, reshuffled each pass if it shuffles) through one iterator for the whole fit, with
-  tf.data's autotuning off (a prefetch of two batches instead).
+  tf.data's autotuning off (a prefetch of two batches instead). `steps_per_epoch` None (a pass
+  of unknown length): `batches` as they are, Keras's iterator per epoch.
 
   Measured on the captioner (epochs of 11-13 s on 2 cores): Keras makes a new iterator of a
   finite dataset every epoch and drops the spent one, and dropping it stalled ~9 s each epoch
@@ -86,6 +87,8 @@ def one_iterator(batches: tf.data.Dataset, steps_per_epoch: int) -> dict:
   One repeated iterator moved the stall to the end of `fit` (10-40 s, varying from run to run);
   with autotuning off it was gone in every run: deleting an iterator waits for tf.data's
   autotuning thread, whose optimisation passes compete with training for the two cores."""
+  if not steps_per_epoch:
+    return {"x": batches}
   options = tf.data.Options()
   options.autotune.enabled = False
   return {"x": batches.repeat().prefetch(2).with_options(options),
