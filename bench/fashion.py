@@ -153,14 +153,16 @@ def run_dag(task: str, out: str, data, overrides, evaluator: str, name: str) -> 
 
 
 def write_fashion_scenes(root: str, count: int, size: int) -> str:
-  """Real Fashion-MNIST garments (official train images) pasted 1-3 per scene at 20-45 % of the
-  width onto real photo crops (`pipelines.datasets.write_scenes`): PNGs, class-id masks,
-  classes.txt and COCO JSON, seeded and reused when complete."""
+  """Real Fashion-MNIST garments (official train images) pasted opaque, 1-3 per scene at 20-45 %
+  of the width, onto real photo crops (`pipelines.datasets.write_scenes`): PNGs, class-id masks,
+  classes.txt and COCO JSON, seeded and reused when complete. (Until 2026-12-07 the garments'
+  grey levels were their opacity, so dark garments were near-transparent and their masks
+  fragments; those scenes were `fashion-scenes-*` folders.)"""
   from pipelines import datasets  # pylint: disable=g-import-not-at-top
-  folder = os.path.join(root, f"fashion-scenes-{count}-{size}px")
+  folder = os.path.join(root, f"fashion-garments-{count}-{size}px")
   return datasets.write_scenes(folder, images("train") / 255.0, labels("train"),
                                ("background", *CLASSES), count, size, seed=0,
-                               scale=(0.2, 0.45))
+                               scale=(0.2, 0.45), opaque=True)
 
 
 def scene_bench(doc: str, task: str, epochs: int = 20):

@@ -3,6 +3,7 @@ loop and metric on seeded digit scenes held in memory, one config change at a ti
 
   python bench/scene_training.py detection [--scenes 1500] [--size 64] [--train JSON]
   python bench/scene_training.py segmentation [--scenes 1200] [--size 32] [--train JSON]
+  add --fashion for Fashion-MNIST garments instead of digits (the benchmarks' scenes)
 
 `--train` overrides the task's `train` section (validated like a YAML override), e.g.
 `'{"epochs": 40, "focal_gamma": 1.0}'`. Scenes come from `pipelines.datasets.compose_scene` (real
@@ -36,22 +37,30 @@ from pipelines import config_loader  # noqa: E402
 from pipelines import datasets  # noqa: E402
 from pipelines.vision.config import ImageConfig  # noqa: E402
 
-NUM_DIGITS = 10
+NUM_CLASSES = 10  # digits 0-9, or the 10 Fashion-MNIST classes
 
 
-def scenes(count: int, size: int, scale: tuple[float, float], seed: int = 0):
+def scenes(count: int, size: int, scale: tuple[float, float], seed: int = 0,
+           fashion: bool = False):
   """(images [N, size, size, 3] in [0, 1], masks [N, size, size], boxes [N, 100, 4] yxyx
-  normalised, box classes [N, 100] with -1 padding)."""
-  from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
-  digits = load_digits()
+  normalised, box classes [N, 100] with -1 padding); digits, or Fashion-MNIST garments (the
+  official training images, as `bench/detection.py` and `bench/segmentation.py`)."""
+  if fashion:
+    import fashion as fashion_mnist  # pylint: disable=g-import-not-at-top
+    fashion_mnist.ensure_fashion_mnist()
+    sprites, targets = fashion_mnist.images("train") / 255.0, fashion_mnist.labels("train")
+  else:
+    from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
+    digits = load_digits()
+    sprites, targets = digits.images / 16.0, digits.target
   backgrounds = datasets._backgrounds()  # pylint: disable=protected-access
   rng = np.random.default_rng(seed)
   images, masks = [], []
   boxes = np.zeros((count, 100, 4), np.float32)
   classes = -np.ones((count, 100), np.int64)
   for i in range(count):
-    image, mask, instances = datasets.compose_scene(rng, backgrounds, digits.images / 16.0,
-                                                    digits.target, size, scale=scale)
+    image, mask, instances = datasets.compose_scene(rng, backgrounds, sprites, targets, size,
+                                                    scale=scale, opaque=fashion)
     images.append(image.astype(np.float32) / 255.0)
     masks.append(mask)
     for k, inst in enumerate(instances):
@@ -75,16 +84,16 @@ def detection(args, images, boxes, classes, n_train: int) -> None:
   image = ImageConfig(args.size, args.size, 3)
   keras.utils.set_random_seed(train.seed)
   anchors = box_ops.anchors(det.anchor_spec(image, train.anchors))
-  model = det.build(image, NUM_DIGITS, train)
+  model = det.build(image, NUM_CLASSES, train)
   data = lambda a, b: tf.data.Dataset.from_tensor_slices(
       (images[a:b], boxes[a:b], classes[a:b]))
   start = time.monotonic()
   history = det.fit(model, data(0, n_train).shuffle(n_train, reshuffle_each_iteration=True),
-                    data(n_train, len(images)), NUM_DIGITS, train, anchors, n_train)
+                    data(n_train, len(images)), NUM_CLASSES, train, anchors, n_train)
   seconds = time.monotonic() - start
   post = PostprocessConfig()
   raw = model.predict(images[n_train:], batch_size=64, verbose=0)
-  out = box_ops.postprocess(tf.constant(raw), tf.constant(anchors), NUM_DIGITS,
+  out = box_ops.postprocess(tf.constant(raw), tf.constant(anchors), NUM_CLASSES,
                             post.score_threshold, post.iou_threshold, post.max_detections,
                             post.pre_nms_top_k)
   det_boxes, det_scores, det_classes, num = (t.numpy() for t in out)
@@ -93,7 +102,7 @@ def detection(args, images, boxes, classes, n_train: int) -> None:
                          [det_boxes[i, :n[i]] for i in range(len(n))],
                          [det_scores[i, :n[i]] for i in range(len(n))],
                          [det_classes[i, :n[i]] for i in range(len(n))],
-                         [str(d) for d in range(NUM_DIGITS)], (args.size, args.size))
+                         [str(d) for d in range(NUM_CLASSES)], (args.size, args.size))
   m = result["metrics"]
   print(f"detection train={args.train}: {n_train} train / {len(images) - n_train} held out, "
         f"fit {seconds:.0f} s; AP {m['ap']:.3f} AP50 {m['ap50']:.3f} AP75 {m['ap75']:.3f} "
@@ -107,7 +116,7 @@ def segmentation(args, images, masks, n_train: int) -> None:
   from pipelines.segmentation.config import TrainConfig  # pylint: disable=g-import-not-at-top
   train = config_loader.from_dict(TrainConfig, json.loads(args.train), "train")
   keras.utils.set_random_seed(train.seed)
-  num_classes = NUM_DIGITS + 1
+  num_classes = NUM_CLASSES + 1
   model = seg.build(ImageConfig(args.size, args.size, 3), num_classes, train)
   train_ds = tf.data.Dataset.from_tensor_slices((images[:n_train], masks[:n_train])).shuffle(
       n_train, reshuffle_each_iteration=True).batch(train.batch_size)
@@ -131,6 +140,8 @@ def main() -> int:
   parser.add_argument("--scenes", type=int, help="default: the task's default run's count")
   parser.add_argument("--size", type=int, help="default: the task's default run's size")
   parser.add_argument("--scale", help="digit side range as a fraction of the size, e.g. 0.2,0.45")
+  parser.add_argument("--fashion", action="store_true",
+                      help="Fashion-MNIST garments at 20-45 %% of the width (the benchmarks' scenes)")
   parser.add_argument("--train", default="{}", help="JSON override of the train section")
   args = parser.parse_args()
   if args.task == "detection":
@@ -141,8 +152,10 @@ def main() -> int:
     defaults = (task.DEFAULT_SCENES, task.DEFAULT_SIZE, (0.35, 0.6))
   args.scenes = args.scenes or defaults[0]
   args.size = args.size or defaults[1]
+  if args.fashion:
+    defaults = (defaults[0], defaults[1], (0.2, 0.45))
   scale = tuple(float(v) for v in args.scale.split(",")) if args.scale else defaults[2]
-  images, masks, boxes, classes = scenes(args.scenes, args.size, scale)
+  images, masks, boxes, classes = scenes(args.scenes, args.size, scale, fashion=args.fashion)
   n_train = int(0.8 * args.scenes)
   if args.task == "detection":
     detection(args, images, boxes, classes, n_train)

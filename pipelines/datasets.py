@@ -58,10 +58,18 @@ def _backgrounds() -> list[np.ndarray]:
 def compose_scene(rng: np.random.Generator, backgrounds: list[np.ndarray],
                   sprites: np.ndarray, targets: np.ndarray, size: int,
                   count: tuple[int, int] = (1, 3), scale: tuple[float, float] = (0.3, 0.5),
-                  max_overlap: float = 0.1) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-  """One scene: a random crop of a real photo with 1-3 real objects (`sprites`: coverage in
-  [0, 1], e.g. digits) pasted at random scales and places (bounding boxes overlapping by at most
-  `max_overlap` IoU), each in a colour that contrasts with the photo under it.
+                  max_overlap: float = 0.1,
+                  opaque: bool = False) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+  """One scene: a random crop of a real photo with 1-3 real objects (`sprites` in [0, 1])
+  pasted at random scales and places (bounding boxes overlapping by at most `max_overlap` IoU),
+  each in a colour that contrasts with the photo under it.
+
+  `opaque=False` (digits: the sprite is ink coverage): the colour is blended with the photo by
+  the sprite's value, and the mask is where it covers more than half. `opaque=True` (photographed
+  objects such as Fashion-MNIST garments, whose grey levels are shading, not coverage): every
+  pixel of the object's silhouette (sprite > 0) is painted, the colour shaded by the sprite's
+  grey level (40-100 %), and the mask is that silhouette; dark garments stay as visible as light
+  ones.
 
   Returns:
     (RGB image [size, size, 3] uint8, mask [size, size] uint8 with 0 = background and digit d =
@@ -90,8 +98,15 @@ def compose_scene(rng: np.random.Generator, backgrounds: list[np.ndarray],
     patch = image[y0:y0 + side, x0:x0 + side]
     dark = patch.mean() > 128
     colour = rng.uniform(0, 60, 3) if dark else rng.uniform(195, 255, 3)
-    image[y0:y0 + side, x0:x0 + side] = alpha * colour + (1 - alpha) * patch
-    mask[y0:y0 + side, x0:x0 + side][alpha[..., 0] > 0.5] = int(targets[i]) + 1
+    if opaque:
+      covered = cv2.resize((sprites[i] > 0.02).astype(np.float32), (side, side),
+                           interpolation=cv2.INTER_LINEAR) > 0.5
+      shaded = (0.4 + 0.6 * alpha) * colour
+      patch[covered] = shaded[covered]
+    else:
+      covered = alpha[..., 0] > 0.5
+      image[y0:y0 + side, x0:x0 + side] = alpha * colour + (1 - alpha) * patch
+    mask[y0:y0 + side, x0:x0 + side][covered] = int(targets[i]) + 1
     placed.append((*box, int(targets[i]) + 1))
   instances = []
   for n, (*_, class_id) in enumerate(placed):
@@ -142,10 +157,10 @@ def _complete(root: str) -> bool:
 
 def write_scenes(root: str, sprites: np.ndarray, targets: np.ndarray, classes: Sequence[str],
                  count: int, size: int, seed: int = 0,
-                 scale: tuple[float, float] = (0.35, 0.6)) -> str:
-  """Writes `count` scenes of real objects (`sprites`: [N, h, w] coverage in [0, 1], class
+                 scale: tuple[float, float] = (0.35, 0.6), opaque: bool = False) -> str:
+  """Writes `count` scenes of real objects (`sprites`: [N, h, w] in [0, 1], class
   `targets[i]`, named `classes[targets[i] + 1]`; `classes[0]` is the background), each `scale` x
-  `size` wide, on real photos (`compose_scene`) in the `mask_pairs` layout: `images/<id>.png`,
+  `size` wide, on real photos (`compose_scene`, `opaque` as there) in the `mask_pairs` layout: `images/<id>.png`,
   `masks/<id>.png` (class id per pixel) and `classes.txt`; `instances.jsonl` lists each scene's
   objects with exact boxes, and `annotations.json` holds the same boxes as COCO (the `coco_json`
   reader's input; category k + 1 is `classes[k + 1]`). Seeded and idempotent (a complete copy is
@@ -163,7 +178,7 @@ def write_scenes(root: str, sprites: np.ndarray, targets: np.ndarray, classes: S
   with open(os.path.join(root, "instances.jsonl"), "w") as listing:
     for i in range(count):
       image, mask, instances = compose_scene(rng, backgrounds, sprites, targets,
-                                             size, scale=scale)
+                                             size, scale=scale, opaque=opaque)
       name = f"{i:05d}.png"
       if not (cv2.imwrite(os.path.join(root, "images", name), image[..., ::-1]) and
               cv2.imwrite(os.path.join(root, "masks", name), mask)):

@@ -35,6 +35,11 @@ class TrainConfig:
   # epochs, outside the DAG) at about twice the training time; 16 keeps the default run short.
   base_filters: int = 16
   depth: int = 3  # U-Net: down-sampling levels
+  # 1: the network runs at the input size. 2 or 4: behind one strided conv (and its class scores
+  # bilinearly up-sampled to the input size), for large inputs whose objects span many pixels:
+  # at 128 px a depth-3 U-Net behind stride 2 trained 4.5x faster per image than depth 4 at
+  # stride 1 (24 vs 107 ms, 2 cores).
+  stem_stride: Literal[1, 2, 4] = 1
   # 1,200 digit scenes (32 px, outside the DAG, same model): mIoU 0.297 after 30 epochs, 0.584
   # after 60 (cosine to zero, no early stopping; 0.603 at learning rate 6e-3, 0.177 at 1e-3).
   epochs: int = 60
@@ -94,9 +99,10 @@ class SegmentationConfig:
 
   def validate(self) -> None:
     check_model_name(self.model_name)
-    if self.image.height % (2 ** self.train.depth) or self.image.width % (2 ** self.train.depth):
+    factor = self.train.stem_stride * 2 ** self.train.depth
+    if self.image.height % factor or self.image.width % factor:
       raise ValueError(f"image size {self.image.height}x{self.image.width} must be divisible by "
-                       f"2**depth = {2 ** self.train.depth}")
+                       f"stem_stride x 2**depth = {factor}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,10 @@ from tests import kit
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-TRAIN = {"base_filters": 8, "depth": 2, "epochs": 12, "batch_size": 16,
+# The worse candidate (untrained) predicts the class prior everywhere (`start_at_class_prior`):
+# on these 16 eval scenes mIoU 0.096; the first model needs epochs to beat it clearly (12 epochs
+# gave 0.096 as well, 30 gave 0.128).
+TRAIN = {"base_filters": 8, "depth": 2, "epochs": 30, "batch_size": 16,
          "learning_rate": 1e-2, "early_stopping_patience": 0}
 CONFIG = {"segmentation": {
     "image": {"height": 16, "width": 16, "channels": 3},

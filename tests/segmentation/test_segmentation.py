@@ -13,6 +13,7 @@ from pipelines.segmentation import model
 from pipelines.segmentation import task as seg_task
 from pipelines.segmentation import transform
 from pipelines.segmentation.config import SegmentationAugmentConfig
+from pipelines.segmentation.config import SegmentationConfig
 from pipelines.segmentation.config import TrainConfig
 from pipelines.vision.config import ImageConfig
 
@@ -72,11 +73,22 @@ def test_augmentation_moves_image_and_mask_together():
 
 
 @pytest.mark.parametrize("kind", ["unet", "fcn"])
-def test_builders_give_per_pixel_probabilities(kind):
-  m = model.build(ImageConfig(16, 16, 3), 5, TrainConfig(model=kind, base_filters=4, depth=2))
-  out = m(np.zeros((2, 16, 16, 3), np.float32)).numpy()
+@pytest.mark.parametrize("stride", [1, 2])
+def test_builders_give_per_pixel_probabilities(kind, stride):
+  m = model.build(ImageConfig(16, 16, 3), 5,
+                  TrainConfig(model=kind, base_filters=4, depth=2, stem_stride=stride))
+  out = m(np.random.default_rng(0).random((2, 16, 16, 3), np.float32)).numpy()
   assert out.shape == (2, 16, 16, 5)
   np.testing.assert_allclose(out.sum(-1), 1.0, rtol=1e-5)
+  # The strided stem halves every level: the deepest feature map of a depth-2 net on 16 px.
+  assert m.get_layer("bottom_relu1").output.shape[1] == 16 // (stride * 4)
+
+
+def test_strided_stem_needs_a_divisible_image_size():
+  with pytest.raises(ValueError, match="stem_stride x 2\\*\\*depth = 16"):
+    SegmentationConfig(image=ImageConfig(24, 24, 3),
+                       train=TrainConfig(depth=3, stem_stride=2)).validate()
+  SegmentationConfig(image=ImageConfig(32, 32, 3), train=TrainConfig(depth=3, stem_stride=2)).validate()
 
 
 def test_loss_prefers_the_true_mask():
@@ -114,3 +126,17 @@ def test_overlay_grid_and_describe():
   assert grid.shape == (2 * 12 * 2, 3 * 12 * 2, 3) and grid.dtype == np.uint8
   line = seg_task.describe({"class_ids": masks[0], "classes": ["background", "one"]})
   assert line == "8x8 mask: one (6%)"
+
+
+def test_an_untrained_model_starts_at_the_pixel_class_prior():
+  masks = np.zeros((4, 16, 16), np.int64)
+  masks[:, :4, :4] = 2  # 1/16 of the pixels class 2, none class 1
+  ds = tf.data.Dataset.from_tensor_slices((np.zeros((4, 16, 16, 3), np.float32), masks)).batch(3)
+  frequencies = model.pixel_class_frequencies(ds, 3).numpy()
+  np.testing.assert_allclose(frequencies, [15 / 16, 0, 1 / 16])
+  m = model.build(ImageConfig(16, 16, 3), 3, TrainConfig(base_filters=4, depth=2))
+  m.get_layer("scores").set_weights([np.zeros_like(w) for w in m.get_layer("scores").get_weights()])
+  model.start_at_class_prior(m, frequencies)
+  out = m(np.random.default_rng(0).random((1, 16, 16, 3), np.float32)).numpy()
+  prior = np.array([15 / 16, 1e-3, 1 / 16])
+  np.testing.assert_allclose(out[0, 5, 5], prior / prior.sum(), rtol=1e-5)
