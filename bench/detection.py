@@ -3,7 +3,7 @@
   python bench/detection.py [--output DIR] [--scenes 3750] [--size 128] [--epochs 60] [--digits]
 
 Data: real Fashion-MNIST garments (Debian `dataset-fashion-mnist`, official train images) pasted
-1-3 per scene at 20-45 % of the scene's width onto crops of the real photos shipped with
+opaque (silhouette painted, grey levels shading the colour) 1-3 per scene at 20-45 % of the scene's width onto crops of the real photos shipped with
 scikit-image and scikit-learn (`pipelines.datasets.write_scenes`: exact boxes from the pasted
 pixels), written as PNGs + COCO JSON and read by the real `coco_json` reader. 85 % of the scenes
 train, 15 % are the eval split (3,750 scenes: about 3,190 train and 560 eval at 128 px).

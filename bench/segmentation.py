@@ -2,7 +2,7 @@
 
   python bench/segmentation.py [--output DIR] [--scenes 3750] [--size 128] [--epochs 20] [--digits]
 
-Data: the same scenes as `bench/detection.py` (real Fashion-MNIST garments on real photo crops,
+Data: the same scenes as `bench/detection.py` (real Fashion-MNIST garments, opaque, on real photo crops,
 `pipelines.datasets.write_scenes`), read through the real `mask_pairs` reader (image + class-id
 mask PNGs + classes.txt; masks exact from the pasted pixels). 85 % train, 15 % eval.
 
@@ -30,7 +30,9 @@ def main() -> int:
         "model_name": "fashion-segmenter",
         "data": {"train_percent": 85},
         "image": {"height": args.size, "width": args.size, "channels": 3},
-        "train": {"epochs": args.epochs, "depth": 4},
+        # A depth-3 U-Net behind a stride-2 stem: 4.5x less training time per image than depth 4
+        # at full resolution (24 vs 107 ms per 128 px image, 2 cores); the garments span 26-58 px.
+        "train": {"epochs": args.epochs, "depth": 3, "stem_stride": 2},
         "evaluation": {"miou_lower_bound": 0.5}}}
 
   run = fashion.run_dag("segmentation", out, data, overrides, "SegmentationEvaluator", name)
