@@ -141,7 +141,7 @@ def main() -> int:
   parser.add_argument("--size", type=int, help="default: the task's default run's size")
   parser.add_argument("--scale", help="digit side range as a fraction of the size, e.g. 0.2,0.45")
   parser.add_argument("--fashion", action="store_true",
-                      help="Fashion-MNIST garments at 20-45 %% of the width (the benchmarks' scenes)")
+                      help="Fashion-MNIST garments at 20-45 %% of the width (the benches' scenes)")
   parser.add_argument("--train", default="{}", help="JSON override of the train section")
   args = parser.parse_args()
   if args.task == "detection":

@@ -2,9 +2,9 @@
 
   python bench/segmentation.py [--output DIR] [--scenes 3750] [--size 128] [--epochs 20] [--digits]
 
-Data: the same scenes as `bench/detection.py` (real Fashion-MNIST garments, opaque, on real photo crops,
-`pipelines.datasets.write_scenes`), read through the real `mask_pairs` reader (image + class-id
-mask PNGs + classes.txt; masks exact from the pasted pixels). 85 % train, 15 % eval.
+Data: the same scenes as `bench/detection.py` (real Fashion-MNIST garments, opaque, on real photo
+crops, `pipelines.datasets.write_scenes`), read through the real `mask_pairs` reader (image +
+class-id mask PNGs + classes.txt; masks exact from the pasted pixels). 85 % train, 15 % eval.
 
 Prints wall time per component; mIoU, pixel accuracy and IoU per class of the SavedModel
 (SegmentationEvaluator) and mIoU of every TFLite/ONNX model with its pixel agreement with Keras;

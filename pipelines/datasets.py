@@ -158,13 +158,13 @@ def _complete(root: str) -> bool:
 def write_scenes(root: str, sprites: np.ndarray, targets: np.ndarray, classes: Sequence[str],
                  count: int, size: int, seed: int = 0,
                  scale: tuple[float, float] = (0.35, 0.6), opaque: bool = False) -> str:
-  """Writes `count` scenes of real objects (`sprites`: [N, h, w] in [0, 1], class
-  `targets[i]`, named `classes[targets[i] + 1]`; `classes[0]` is the background), each `scale` x
-  `size` wide, on real photos (`compose_scene`, `opaque` as there) in the `mask_pairs` layout: `images/<id>.png`,
-  `masks/<id>.png` (class id per pixel) and `classes.txt`; `instances.jsonl` lists each scene's
-  objects with exact boxes, and `annotations.json` holds the same boxes as COCO (the `coco_json`
-  reader's input; category k + 1 is `classes[k + 1]`). Seeded and idempotent (a complete copy is
-  reused untouched, so TFX's cache still hits).
+  """Writes `count` scenes of real objects (`sprites`: [N, h, w] in [0, 1], class `targets[i]`,
+  named `classes[targets[i] + 1]`; `classes[0]` is the background), each `scale` x `size` wide,
+  on real photos (`compose_scene`, `opaque` as there) in the `mask_pairs` layout:
+  `images/<id>.png`, `masks/<id>.png` (class id per pixel) and `classes.txt`; `instances.jsonl`
+  lists each scene's objects with exact boxes, and `annotations.json` holds the same boxes as COCO
+  (the `coco_json` reader's input; category k + 1 is `classes[k + 1]`). Seeded and idempotent (a
+  complete copy is reused untouched, so TFX's cache still hits).
   """
   import json  # pylint: disable=g-import-not-at-top
   if _complete(root):

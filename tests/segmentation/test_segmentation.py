@@ -88,7 +88,8 @@ def test_strided_stem_needs_a_divisible_image_size():
   with pytest.raises(ValueError, match="stem_stride x 2\\*\\*depth = 16"):
     SegmentationConfig(image=ImageConfig(24, 24, 3),
                        train=TrainConfig(depth=3, stem_stride=2)).validate()
-  SegmentationConfig(image=ImageConfig(32, 32, 3), train=TrainConfig(depth=3, stem_stride=2)).validate()
+  SegmentationConfig(image=ImageConfig(32, 32, 3),
+                     train=TrainConfig(depth=3, stem_stride=2)).validate()
 
 
 def test_loss_prefers_the_true_mask():
