@@ -152,6 +152,15 @@ def run_dag(task: str, out: str, data, overrides, evaluator: str, name: str) -> 
                     prep["width"], prep["channels"])}
 
 
+# Garment side in the scenes, as a fraction of the scene's width.
+SCENE_SCALE = (0.2, 0.45)
+
+
+def garments() -> tuple[np.ndarray, np.ndarray]:
+  """The scenes' sprites: the official training images in [0, 1] [N, 28, 28] and class ids [N]."""
+  return images("train") / 255.0, labels("train")
+
+
 def write_fashion_scenes(root: str, count: int, size: int) -> str:
   """Real Fashion-MNIST garments (official train images) pasted opaque, 1-3 per scene at 20-45 %
   of the width, onto real photo crops (`pipelines.datasets.write_scenes`): PNGs, class-id masks,
@@ -160,9 +169,8 @@ def write_fashion_scenes(root: str, count: int, size: int) -> str:
   fragments; those scenes were `fashion-scenes-*` folders.)"""
   from pipelines import datasets  # pylint: disable=g-import-not-at-top
   folder = os.path.join(root, f"fashion-garments-{count}-{size}px")
-  return datasets.write_scenes(folder, images("train") / 255.0, labels("train"),
-                               ("background", *CLASSES), count, size, seed=0,
-                               scale=(0.2, 0.45), opaque=True)
+  return datasets.write_scenes(folder, *garments(), ("background", *CLASSES), count, size,
+                               seed=0, scale=SCENE_SCALE, opaque=True)
 
 
 def scene_bench(doc: str, task: str, epochs: int = 20):

@@ -47,8 +47,7 @@ def scenes(count: int, size: int, scale: tuple[float, float], seed: int = 0,
   official training images, as `bench/detection.py` and `bench/segmentation.py`)."""
   if fashion:
     import fashion as fashion_mnist  # pylint: disable=g-import-not-at-top
-    fashion_mnist.ensure_fashion_mnist()
-    sprites, targets = fashion_mnist.images("train") / 255.0, fashion_mnist.labels("train")
+    sprites, targets = fashion_mnist.garments()
   else:
     from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
     digits = load_digits()
@@ -152,9 +151,13 @@ def main() -> int:
     defaults = (task.DEFAULT_SCENES, task.DEFAULT_SIZE, (0.35, 0.6))
   args.scenes = args.scenes or defaults[0]
   args.size = args.size or defaults[1]
-  if args.fashion:
-    defaults = (defaults[0], defaults[1], (0.2, 0.45))
-  scale = tuple(float(v) for v in args.scale.split(",")) if args.scale else defaults[2]
+  if args.scale:
+    scale = tuple(float(v) for v in args.scale.split(","))
+  elif args.fashion:
+    import fashion as fashion_mnist  # pylint: disable=g-import-not-at-top
+    scale = fashion_mnist.SCENE_SCALE
+  else:
+    scale = defaults[2]
   images, masks, boxes, classes = scenes(args.scenes, args.size, scale, fashion=args.fashion)
   n_train = int(0.8 * args.scenes)
   if args.task == "detection":
