@@ -25,6 +25,7 @@ import tf_keras as keras
 
 from components.common import images
 from components.common import keras_bundle
+from components.common import weights_only
 from components.common.contract import EdgeContract
 
 TFLITE_VARIANTS = ("float32", "float16", "dynamic_range", "int8")
@@ -82,12 +83,10 @@ def _unlist(outputs: list[np.ndarray]):
 
 
 def save_for_tflite(model: keras.Model, saved_model_dir: str) -> str:
-  """Saves `model` as the SavedModel that `to_tflite` converts from, as
-  `TFLiteConverter.from_keras_model` does inside every `convert()`: saving once and converting
-  every variant from the copy saves three of the four saves (~3 s each for a small CNN)."""
-  tf.saved_model.save(model, saved_model_dir,
-                      options=tf.saved_model.SaveOptions(save_debug_info=True))
-  return saved_model_dir
+  """Saves `model` as the SavedModel that `to_tflite` converts from: the signature
+  `TFLiteConverter.from_keras_model` saves inside every `convert()`, once for every variant and
+  without the Keras serialization the converter does not read (`weights_only`)."""
+  return weights_only.save_as_keras_signature(model, saved_model_dir, save_debug_info=True)
 
 
 def to_tflite(model: keras.Model, variant: str,

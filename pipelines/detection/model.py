@@ -342,7 +342,7 @@ class DetectionServingModule(serving.ImageServingModule):
   def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput,
                class_names: list[str], metadata: dict):
     super().__init__(model, tft_output)
-    self.detector = edge_model(model, metadata, batch_size=None)
+    self.detector = serving.WeightsOnly(edge_model(model, metadata, batch_size=None))
     self.class_names = tf.constant(list(class_names) + [""])  # "" names padding
     self.padding_id = len(class_names)
 

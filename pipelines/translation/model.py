@@ -169,7 +169,8 @@ class TranslationServingModule(serving.ImageServingModule):
   def __init__(self, generator: keras.Model, judge: keras.Model,
                tft_output: tft.TFTransformOutput, mode: str, noise_stddev: float):
     super().__init__(generator, tft_output, judge.input_shape[1:])  # the real images' shape
-    self.judge_model, self.mode, self.noise_stddev = judge, mode, noise_stddev
+    self.judge_model = serving.WeightsOnly(judge)
+    self.mode, self.noise_stddev = mode, noise_stddev
     shape = judge.input_shape[1:]
     self.condition = tf.function(self._condition, input_signature=[
         tf.TensorSpec([None], tf.string, name=transform.SERVING_INPUT)])
