@@ -39,7 +39,7 @@ RUN .venv/bin/python -m pip install --no-cache-dir --no-deps --no-build-isolatio
  && .venv/bin/python requirements/image_deps.py pip-check
 
 FROM ${PYTHON_IMAGE} AS runtime
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 TF_USE_LEGACY_KERAS=1 \
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 TF_USE_LEGACY_KERAS=1 TF_ENABLE_ONEDNN_OPTS=1 \
     VIRTUAL_ENV=/opt/cvpipe/.venv PATH=/opt/cvpipe/.venv/bin:$PATH
 WORKDIR /opt/cvpipe
 COPY --from=builder /opt/cvpipe/.venv /opt/cvpipe/.venv

@@ -101,6 +101,7 @@ def main() -> int:
   parser.add_argument("--digits", action="store_true", help="the embedded digits default run")
   parser.add_argument("--length-penalties", default="",
                       help="comma-separated decode.length_penalty values to compare after the run")
+  parser.add_argument("--config", help=fashion.CONFIG_HELP)
   args = parser.parse_args()
   from components.caption_eval import evaluate  # pylint: disable=g-import-not-at-top
   from components.caption_eval import metrics  # pylint: disable=g-import-not-at-top
@@ -131,7 +132,8 @@ def main() -> int:
         "train": {"epochs": args.epochs,
                   **({"batch_size": args.batch_size} if args.batch_size else {})},
         "evaluation": {"bleu4_lower_bound": 0.5, "object_words": list(words)}}}
-  run = fashion.run_dag("captioning", out, data, overrides, "CaptionEvaluator", name)
+  run = fashion.run_dag("captioning", out, data, overrides, "CaptionEvaluator", name,
+                         config=args.config)
   evaluation, edge, edge_dir = run["evaluation"], run["edge"], run["edge_dir"]
   m = evaluation["metrics"]
   keys = ("bleu1", "bleu2", "bleu3", "bleu4", "cider_d", "mention_precision", "mention_recall",

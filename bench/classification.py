@@ -42,6 +42,7 @@ def main() -> int:
   parser.add_argument("--growth", default="",
                       help="comma-separated sizes, e.g. 1000,10000,60000: a user run per size "
                            "with --epochs epochs, then the cost-growth table per component")
+  parser.add_argument("--config", help=fashion.CONFIG_HELP)
   args = parser.parse_args()
   if args.growth:
     return growth([int(n) for n in args.growth.split(",")], os.path.abspath(args.output),
@@ -74,7 +75,8 @@ def main() -> int:
             "evaluation": {"accuracy_lower_bound": 0.85}},
         "infra": {"local": {"direct_running_mode": "multi_processing", "num_workers": 2}}}
 
-  run = fashion.run_dag("classification", out, data, overrides, "Evaluator", name)
+  run = fashion.run_dag("classification", out, data, overrides, "Evaluator", name,
+                         config=args.config)
   result, evaluation, edge = run["result"], run["evaluation"], run["edge"]
   acc = evaluation["metrics"].get("sparse_categorical_accuracy", float("nan"))
   print(f"SavedModel (TFMA) eval accuracy: {acc:.4f} on "

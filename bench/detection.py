@@ -36,7 +36,8 @@ def main() -> int:
         "train": {"epochs": args.epochs, "anchors": {"strides": [16, 32]}},
         "evaluation": {"ap50_lower_bound": 0.5, "ap_lower_bound": 0.3}}}
 
-  run = fashion.run_dag("detection", out, data, overrides, "DetectionEvaluator", name)
+  run = fashion.run_dag("detection", out, data, overrides, "DetectionEvaluator", name,
+                         config=args.config)
   evaluation = run["evaluation"]
   m = evaluation["metrics"]
   print(f"SavedModel (COCOeval, {int(m['examples'])} eval images): AP {m['ap']:.4f}  "

@@ -128,12 +128,21 @@ def component_timer():
   return emit, times
 
 
-def run_dag(task: str, out: str, data, overrides, evaluator: str, name: str) -> dict:
+CONFIG_HELP = "YAML overrides of the task's config, over the bench's own settings"
+
+
+def run_dag(task: str, out: str, data, overrides, evaluator: str, name: str,
+            config: str | None = None) -> dict:
   """Runs a task's DAG, prints its wall time per component, and returns {"result",
-  "evaluation" (outcome), "edge" (edge metrics.json), "edge_dir", "shape" (model input)}."""
+  "evaluation" (outcome), "edge" (edge metrics.json), "edge_dir", "shape" (model input)}.
+  `config`: a YAML file of overrides that win over the bench's `overrides` (`--config`)."""
   import json  # pylint: disable=g-import-not-at-top
   from components.common import outcome  # pylint: disable=g-import-not-at-top
+  from pipelines import config_loader  # pylint: disable=g-import-not-at-top
   from pipelines import runners  # pylint: disable=g-import-not-at-top
+  if config:
+    overrides = config_loader.deep_merge(overrides or {}, config_loader.read_yaml(config))
+    print(f"config: {config} over the bench's settings: {overrides}", flush=True)
   emit, times = component_timer()
   result = runners.run_task(task, out, data=data, overrides=overrides, emit=emit)
   edge_dir = result.output_uri("EdgeExport", "edge_model")
@@ -183,6 +192,7 @@ def scene_bench(doc: str, task: str, epochs: int = 20):
   parser.add_argument("--size", type=int, default=128)
   parser.add_argument("--epochs", type=int, default=epochs)
   parser.add_argument("--digits", action="store_true", help="the embedded digits default run")
+  parser.add_argument("--config", help=CONFIG_HELP)
   args = parser.parse_args()
   name = f"{task}-digits" if args.digits else f"{task}-fashion-{args.scenes}-{args.size}"
   out = os.path.abspath(os.path.join(args.output, name))

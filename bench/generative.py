@@ -83,6 +83,7 @@ def main() -> int:
   parser.add_argument("--ema-decay", type=float, default=None,
                       help="EMA of the generator's weights (default: the task's)")
   parser.add_argument("--digits", action="store_true", help="the embedded digits default run")
+  parser.add_argument("--config", help=fashion.CONFIG_HELP)
   args = parser.parse_args()
   if args.digits:
     name, data, overrides = "generative-default", None, {}
@@ -103,7 +104,8 @@ def main() -> int:
         "evaluation": {"max_fid_to_floor": 3.0, "conditional_accuracy_lower_bound": 0.8},
         "export": {"representative_examples": 500}}}
   out = os.path.abspath(os.path.join(args.output, name))
-  run = fashion.run_dag("generative", out, data, overrides, "GenerativeEvaluator", name)
+  run = fashion.run_dag("generative", out, data, overrides, "GenerativeEvaluator", name,
+                         config=args.config)
   evaluation, edge, edge_dir = run["evaluation"], run["edge"], run["edge_dir"]
   m = evaluation["metrics"]
   print(f"\nSavedModel ({int(m['examples'])} generated vs {int(m['examples'])} real eval images; "

@@ -35,7 +35,8 @@ def main() -> int:
         "train": {"epochs": args.epochs, "depth": 3, "stem_stride": 2},
         "evaluation": {"miou_lower_bound": 0.5}}}
 
-  run = fashion.run_dag("segmentation", out, data, overrides, "SegmentationEvaluator", name)
+  run = fashion.run_dag("segmentation", out, data, overrides, "SegmentationEvaluator", name,
+                         config=args.config)
   evaluation = run["evaluation"]
   m = evaluation["metrics"]
   print(f"SavedModel ({int(m['examples'])} eval images): mIoU {m['miou']:.4f}  pixel accuracy "

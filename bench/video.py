@@ -97,6 +97,7 @@ def main() -> int:
   parser.add_argument("--model", default="r2plus1d", choices=("r2plus1d", "cnn_lstm"))
   parser.add_argument("--digits", action="store_true", help="the embedded digits default run")
   parser.add_argument("--no-real-clips", action="store_true")
+  parser.add_argument("--config", help=fashion.CONFIG_HELP)
   args = parser.parse_args()
   from pipelines import datasets  # pylint: disable=g-import-not-at-top
   name = ("video-digits" if args.digits else
@@ -114,7 +115,8 @@ def main() -> int:
                            "image": {"height": args.size, "width": args.size, "channels": 1},
                            "train": {"model": args.model, "epochs": args.epochs},
                            "evaluation": {"accuracy_lower_bound": 0.9}}}
-  run = fashion.run_dag("video", out, data, overrides, "Evaluator", name)
+  run = fashion.run_dag("video", out, data, overrides, "Evaluator", name,
+                         config=args.config)
   evaluation = run["evaluation"]
   m = evaluation["metrics"]
   print(f"SavedModel ({int(m.get('example_count', 0))} eval clips): accuracy "

@@ -109,7 +109,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, path: str = "") -> T
         and field.default_factory is not dataclasses.MISSING):
       # A partial override of a nested section starts from the field's own default, which may
       # differ from the section class's defaults (e.g. another loss for another task).
-      value = _deep_merge(to_dict(field.default_factory()), value)
+      value = deep_merge(to_dict(field.default_factory()), value)
     kwargs[name] = _coerce(value, hints[name], f"{path}.{name}" if path else name)
   # Nested dataclasses absent from `data` keep their defaults.
   obj = cls(**kwargs)
@@ -162,18 +162,19 @@ def load(cls: type[T], path: str | os.PathLike[str] | None = None,
   """
   data: dict[str, Any] = read_yaml(path) if path else {}
   if overrides:
-    data = _deep_merge(data, overrides)
+    data = deep_merge(data, overrides)
   try:
     return from_dict(cls, data)
   except ConfigError as e:
     raise ConfigError(f"{path}: {e}" if path else str(e)) from None
 
 
-def _deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+  """`base` with `extra` merged in: mappings key by key, anything else replaced by `extra`'s."""
   out = dict(base)
   for k, v in extra.items():
     if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-      out[k] = _deep_merge(out[k], v)
+      out[k] = deep_merge(out[k], v)
     else:
       out[k] = v
   return out

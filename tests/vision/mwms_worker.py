@@ -12,6 +12,8 @@ import sys
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import pipelines  # noqa: E402,F401  TensorFlow's environment (Keras 2, oneDNN), before TF loads
+
 import numpy as np  # noqa: E402
 from tfx.components.trainer import fn_args_utils  # noqa: E402
 
