@@ -387,6 +387,8 @@ def run_local(pipeline, layout: LocalLayout, verbose: bool = False,
   """
   # Not `tfx.v1`: its `extensions` import google-cloud-aiplatform (3.5 s per process).
   from tfx.orchestration.local.local_dag_runner import LocalDagRunner  # pylint: disable=g-import-not-at-top
+  from pipelines import beam_signatures  # pylint: disable=g-import-not-at-top
+  beam_signatures.cache_function_signatures()
   node_ids = [c.id for c in pipeline.components]
   log_file = log_file or log_path(layout)
   emit(f"running {pipeline.pipeline_info.pipeline_name}: {len(node_ids)} components "

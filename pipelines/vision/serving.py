@@ -28,7 +28,7 @@ from pipelines.vision.transform import IMAGE_KEY
 from pipelines.vision.transform import SERVING_INPUT
 from pipelines.vision.transform import xf
 
-autograph.skip_tf_keras()
+autograph.skip_library_code()
 
 
 class ServingModule(tf.Module):

@@ -14,7 +14,7 @@ import tf_keras as keras
 from components.common import keras_bundle
 from pipelines.vision import autograph
 
-autograph.skip_tf_keras()
+autograph.skip_library_code()
 
 
 class HistoryFile(keras.callbacks.Callback):
