@@ -6,6 +6,7 @@ import json
 import pytest
 
 from pipelines import runners
+from pipelines.classification.config import TrainConfig
 
 IMAGE = "europe-docker.pkg.dev/p/cvpipe/cvpipe:1.2.3"
 BEAM = ["--runner=DataflowRunner", "--project=p", "--region=europe-west4",
@@ -194,8 +195,9 @@ def test_epochs_and_learning_rate_are_runtime_parameters(spec):
   assert trainer["epochs"] == {"componentInputParameter": "epochs"}
   assert trainer["learning_rate"] == {"componentInputParameter": "learning_rate"}
   defaults = spec["runtimeConfig"]["parameters"]
-  assert defaults["epochs"] == {"intValue": "30"}  # the configured train.epochs
-  assert defaults["learning_rate"] == {"doubleValue": 0.001}
+  train = TrainConfig()  # the spec was compiled with the default config
+  assert defaults["epochs"] == {"intValue": str(train.epochs)}
+  assert defaults["learning_rate"] == {"doubleValue": train.learning_rate}
 
 
 def test_blessed_model_also_goes_to_a_vertex_endpoint(tmp_path):
