@@ -192,7 +192,7 @@ def test_dotted_paths_import():
 @pytest.mark.parametrize("schedule", ["cosine", "constant"])
 def test_learning_rate_schedules(schedule):
   ds, _, _ = _digits_dataset()
-  cfg = TrainConfig(epochs=3, learning_rate=1e-3, lr_schedule=schedule, early_stopping_patience=0)
+  cfg = TrainConfig(epochs=3, lr_schedule=schedule, early_stopping_patience=0)
   m = model.build_classifier(3, ImageConfig(16, 16, 1), cfg)
   history = model.train_classifier(m, ds, ds, cfg, 48)
   final_lr = float(keras.backend.get_value(m.optimizer.learning_rate))

@@ -28,18 +28,14 @@ class TrainConfig:
   # 0.809/0.821), but the 1,000-image default run's eval accuracy fell (0.805 vs 0.846, one run
   # on 195 images), so the default stays.
   widths: tuple[int, ...] = (32, 64, 128)
-  # 16 epochs decaying from 3e-3 (cosine) score as the former 30 at 1e-3 on the plateau schedule
-  # (which early stopping ended after 19-30) in ~60 % of its training time: 10k Fashion-MNIST
-  # test images after 805 training images, seeds 3/4/5: 0.792/0.789/0.790 against
-  # 0.792/0.805/0.775; 12 epochs gave 0.777/0.779/0.784 (plain-Keras study, README Benchmarks).
-  epochs: int = 16
+  epochs: int = 30
   batch_size: int = 32
-  learning_rate: float = 3e-3
+  learning_rate: float = 1e-3
   # Stop when eval loss has not improved for this many epochs (best weights restored); 0: off.
   early_stopping_patience: int = 5
   # plateau: divide the learning rate by 3 when eval loss has not improved for
   # `reduce_lr_patience` epochs; cosine: decay it to 0 over `epochs` (per epoch); constant.
-  lr_schedule: Literal["plateau", "cosine", "constant"] = "cosine"
+  lr_schedule: Literal["plateau", "cosine", "constant"] = "plateau"
   reduce_lr_patience: int = 2
   dropout: float = 0.3
   # Momentum of the BatchNormalization moving statistics; 0: from the steps per epoch, so small
