@@ -14,11 +14,10 @@ seconds, validation accuracy and test accuracy.
 
 What it showed, and why the defaults did not change: here 16 epochs at 3e-3 (cosine) matched the
 defaults (30 at 1e-3, plateau) on the 10k test images, seeds 3/4/5: 0.792/0.789/0.790 against
-0.792/0.805/0.775 (12 epochs: 0.777/0.779/0.784). In the DAG it did not: the `--subset 1000`
-run's trained model scored 0.792 on the same 10k test images against 0.817 for the defaults
-(eval split 0.821 against 0.867), one run each, side by side. The in-memory study and the DAG
-(TFXIO input, its hash split) rank schedules differently; a schedule change must be measured in
-the DAG.
+0.792/0.805/0.775 (12 epochs: 0.777/0.779/0.784). In the DAG it did not: on the `--subset
+1000` data, the Trainer's model scored on the same 10k test images gave 0.792/0.793/0.793 for
+16 epochs against 0.817/0.800/0.794/0.797 for the defaults (README Benchmarks). A schedule must
+be measured in the DAG.
 """
 
 from __future__ import annotations
