@@ -135,6 +135,16 @@ def shuffled_labels(images_by_class, seed=0):
   return {n: [im for im, label in zip(images, labels) if label == n] for n in names}
 
 
+def pytest_collection_modifyitems(config, items):
+  """Modules with a `slow` test run first. pytest-xdist (`--dist loadfile`) hands out whole files
+  in collection order (`--no-loadscope-reorder` in pyproject.toml; its default order is by test
+  count, which put the few-test, minutes-long DAG modules last, one worker running them alone
+  while the other idled): the long modules start early and the many short ones even out the end."""
+  del config
+  slow = {item.path for item in items if item.get_closest_marker("slow")}
+  items.sort(key=lambda item: item.path not in slow)  # stable: each module keeps its order
+
+
 def pytest_addoption(parser):
   parser.addoption("--update-goldens", action="store_true", default=False,
                    help="rewrite the golden files under tests/testdata/ from the current code "

@@ -11,6 +11,7 @@ import pytest
 from pipelines import runners
 from pipelines import tasks
 from tests import kit
+from tests.e2e import kill_child
 from tests.conftest import digit_images, write_folder
 from tests.toy_task import task as toy_task
 
@@ -83,14 +84,32 @@ def _versions(serving_model_dir):
       if os.path.isdir(serving_model_dir) else []
 
 
-def _child(out, data, *kill):
+@pytest.fixture(scope="module")
+def zygote():
+  """`kill_child.serve`: runs the kill test's children, forked after one import of the run's
+  modules."""
   import subprocess
   import sys
-  proc = subprocess.run(
-      [sys.executable, "-m", "tests.e2e.kill_child", str(out), str(data), json.dumps(CONFIG),
-       *map(str, kill)], capture_output=True, text=True, timeout=600,
-      cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-  return proc.returncode, proc.stdout.splitlines()
+  proc = subprocess.Popen([sys.executable, "-m", "tests.e2e.kill_child", "--serve"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(
+                              os.path.abspath(__file__)))))
+  yield proc
+  proc.stdin.close()
+  proc.wait(timeout=60)
+
+
+def _child(zygote, out, data, log, target=None, delay=0.0):
+  """Runs the toy DAG in a child (killing itself inside `target`'s component, if given): its exit
+  code and progress lines (written to `log`)."""
+  import select
+  zygote.stdin.write(json.dumps({"out": str(out), "data": str(data), "config": CONFIG,
+                                 "log_path": str(log), "target": target, "delay": delay}) + "\n")
+  zygote.stdin.flush()
+  assert select.select([zygote.stdout], [], [], 600)[0], f"no exit code from the run ({target})"
+  code = int(zygote.stdout.readline())
+  lines = open(log, encoding="utf-8").read().splitlines() if os.path.exists(log) else []
+  return code, lines
 
 
 def _predict(version_dir, images):
@@ -99,7 +118,8 @@ def _predict(version_dir, images):
   return fn(image_bytes=tf.constant(images))["brightness"].numpy()
 
 
-def test_a_run_killed_inside_each_component_resumes_to_the_uninterrupted_result(runs, tmp_path):
+def test_a_run_killed_inside_each_component_resumes_to_the_uninterrupted_result(
+    runs, tmp_path, zygote):
   import re
   import signal
   reference = runs["first"]
@@ -111,8 +131,8 @@ def test_a_run_killed_inside_each_component_resumes_to_the_uninterrupted_result(
   kills = [(node, max(0.05, seconds / 2)) for node, seconds in nodes]
   kills.insert([n for n, _ in kills].index("Pusher"), ("Pusher@copy", 0))
   done: list[str] = []  # components that finished in an earlier (killed) run
-  for target, delay in kills:
-    code, lines = _child(out, runs["data"], target, delay)
+  for i, (target, delay) in enumerate(kills):
+    code, lines = _child(zygote, out, runs["data"], tmp_path / f"kill-{i}.log", target, delay)
     assert code == -signal.SIGKILL, (target, code, lines[-5:])
     cached = {m.group(1) for m in map(re.compile(r"\[\d+/\d+\] (\S+) cached").match, lines) if m}
     finished = {m.group(1) for m in map(re.compile(r"\[\d+/\d+\] (\S+) (cached|done)").match,
@@ -123,7 +143,7 @@ def test_a_run_killed_inside_each_component_resumes_to_the_uninterrupted_result(
     for version in _versions(serving):  # never a partial version, whatever the kill
       assert os.path.exists(os.path.join(serving, version, "saved_model.pb")), version
       assert os.listdir(os.path.join(serving, version, "variables")), version
-  code, lines = _child(out, runs["data"])
+  code, lines = _child(zygote, out, runs["data"], tmp_path / "resumed.log")
   assert code == 0, lines[-5:]
   assert set(done) & set(kit.DETERMINED_BY_INPUTS) <= {m.group(1) for m in map(re.compile(r"\[\d+/\d+\] (\S+) cached").match,
                                                 lines) if m}
