@@ -389,6 +389,10 @@ def run_local(pipeline, layout: LocalLayout, verbose: bool = False,
   from tfx.orchestration.local.local_dag_runner import LocalDagRunner  # pylint: disable=g-import-not-at-top
   from pipelines import beam_signatures  # pylint: disable=g-import-not-at-top
   beam_signatures.cache_function_signatures()
+  for component in pipeline.components:  # work a component can start ahead (a process's start)
+    warm_up = getattr(component, "warm_up", None)
+    if callable(warm_up):
+      warm_up()
   node_ids = [c.id for c in pipeline.components]
   log_file = log_file or log_path(layout)
   emit(f"running {pipeline.pipeline_info.pipeline_name}: {len(node_ids)} components "

@@ -10,6 +10,7 @@ response's keys and that the contract's compared output matches what the evaluat
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import subprocess
@@ -61,16 +62,58 @@ def rest_request(instances: list, signature_name: str = "serving_default") -> di
   return {"signature_name": signature_name, "instances": instances}
 
 
+# At most one server process started ahead of its model (`warm_up`), for this process's next
+# check.
+_spare: list[subprocess.Popen] = []
+
+
+def _server_process() -> subprocess.Popen:
+  """A fresh Python that imports TensorFlow and waits for its model (`rest.serve_one`)."""
+  return subprocess.Popen([sys.executable, "-m", "components.serving_check.rest", "--stdin"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+def warm_up() -> None:
+  """Starts the next check's server process now, so that TensorFlow's import in it (~5 s of one
+  core) overlaps earlier work: a local run calls it as it starts, while ingest and statistics
+  leave a core free. The process is still fresh: it loads nothing until its model comes. Killed at
+  exit if no check took it."""
+  if not any(p.poll() is None for p in _spare):
+    _spare[:] = [_server_process()]
+
+
+@atexit.register
+def _stop_spare() -> None:
+  while _spare:
+    stop_server_process(_spare.pop())
+
+
 def start_server_process(model_dir: str, request: dict) -> subprocess.Popen:
-  """Starts a fresh process that loads the model and answers `request` (TF Serving REST JSON);
-  `server_response` collects the answer. Meanwhile the caller can work (TF's import and the
-  model's load in the child take seconds)."""
-  with tempfile.TemporaryFile("w+") as body:  # a file: a pipe would block on a large request
-    json.dump(request, body)
-    body.seek(0)
-    return subprocess.Popen([sys.executable, "-m", "components.serving_check.rest", model_dir],
-                            stdin=body, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+  """A fresh process (the `warm_up` one, or a new one) that loads the model and answers
+  `request` (TF Serving REST JSON); `server_response` collects the answer. Meanwhile the caller
+  can work (TF's import and the model's load in the child take seconds)."""
+  fd, request_file = tempfile.mkstemp(suffix=".json")  # a file: a pipe could fill up
+  with os.fdopen(fd, "w", encoding="utf-8") as f:
+    json.dump(request, f)
+  job = f"{model_dir}\n{request_file}\n"
+  proc = _spare.pop() if _spare else None
+  if proc is not None:
+    try:
+      _send(proc, job)
+    except OSError:  # the spare died (BrokenPipeError): a new process
+      stop_server_process(proc)
+      proc = None
+  if proc is None:
+    proc = _server_process()
+    _send(proc, job)
+  proc.request_file = request_file
+  return proc
+
+
+def _send(proc: subprocess.Popen, job: str) -> None:
+  proc.stdin.write(job)
+  proc.stdin.flush()
 
 
 def server_response(proc: subprocess.Popen, timeout: float = 300) -> dict:
@@ -80,6 +123,8 @@ def server_response(proc: subprocess.Popen, timeout: float = 300) -> dict:
   except subprocess.TimeoutExpired:
     stop_server_process(proc)
     raise ServingCheckError(f"the model server process gave no response in {timeout:.0f}s")
+  finally:
+    _remove_request(proc)
   lines = stdout.strip().splitlines()
   if not lines:
     raise ServingCheckError(f"the model server process exited {proc.returncode} without a "
@@ -91,9 +136,19 @@ def server_response(proc: subprocess.Popen, timeout: float = 300) -> dict:
 
 
 def stop_server_process(proc: subprocess.Popen) -> None:
-  """Kills a `start_server_process` process and reaps it."""
+  """Kills a server process and reaps it."""
   proc.kill()
-  proc.communicate()
+  try:
+    proc.communicate()
+  except (OSError, ValueError):  # its stdin already closed
+    proc.wait()
+  _remove_request(proc)
+
+
+def _remove_request(proc: subprocess.Popen) -> None:
+  path = getattr(proc, "request_file", None)
+  if path and os.path.exists(path):
+    os.remove(path)
 
 
 def query_in_subprocess(model_dir: str, request: dict, timeout: float = 300) -> dict:

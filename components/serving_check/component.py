@@ -59,3 +59,8 @@ def ServingCheck(
                  report["instances"])
   else:
     logging.warning("serving check failed: %s", reason)
+
+
+# A local run calls this as it starts (`pipelines.runners.run_local`): the serving check's fresh
+# process imports TensorFlow while the first components run.
+ServingCheck.warm_up = staticmethod(check.warm_up)

@@ -139,18 +139,38 @@ def image_request(paths: list[str], signature_name: str = "serving_default") -> 
   return {"signature_name": signature_name, "instances": instances}
 
 
-def main(argv: list[str]) -> int:
-  """`python -m components.serving_check.rest MODEL_DIR < request.json` prints the response JSON."""
-  if len(argv) != 1:
-    print("usage: python -m components.serving_check.rest MODEL_DIR < request.json", file=sys.stderr)
-    return 2
+def serve_one(stdin=sys.stdin) -> int:
+  """`python -m components.serving_check.rest --stdin`: a server process started before its
+  model is known (`check.warm_up`), so TensorFlow's import is done when the model comes. Reads
+  the model folder (a line; none: exits), loads it, then reads the path of a request JSON file
+  (a line) and prints the response JSON."""
+  model_dir = stdin.readline().strip()
+  if not model_dir:  # the process that started this one had no model for it
+    return 0
+  loaded = load(latest_version_dir(model_dir))
+  with open(stdin.readline().strip(), encoding="utf-8") as f:
+    request = json.load(f)
+  return _answer(lambda: predict(model_dir, request, loaded))
+
+
+def _answer(respond) -> int:
   try:
-    response = predict(argv[0], json.load(sys.stdin))
+    response = respond()
   except RequestError as e:
     print(json.dumps({"error": str(e)}))
     return 1
   print(json.dumps(response))
   return 0
+
+
+def main(argv: list[str]) -> int:
+  """`python -m components.serving_check.rest MODEL_DIR < request.json` prints the response JSON."""
+  if argv == ["--stdin"]:
+    return serve_one()
+  if len(argv) != 1:
+    print("usage: python -m components.serving_check.rest MODEL_DIR < request.json", file=sys.stderr)
+    return 2
+  return _answer(lambda: predict(argv[0], json.load(sys.stdin)))
 
 
 if __name__ == "__main__":

@@ -1,3 +1,5 @@
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -122,3 +124,22 @@ def test_a_contract_whose_requests_are_not_images(tmp_path):
                                      "seed": [1] * len(rows)})
   report = check.check_serving(path, rows, generator)
   assert report["instances"] == 2 and report["max_abs_diff"] == 0.0
+
+
+def test_a_warmed_up_process_answers_the_next_check_and_a_dead_one_is_replaced(
+    tmp_path, eval_data):
+  model = _save(_Model(), tmp_path / "m")
+  check.warm_up()
+  spare = check._spare[0]  # pylint: disable=protected-access
+  check.warm_up()  # one spare at a time
+  assert check._spare == [spare]  # pylint: disable=protected-access
+  request = check.rest_request(CLASSIFIER.instances([r[1] for r in eval_data]))
+  server = check.start_server_process(model, request)
+  assert server is spare and not check._spare  # pylint: disable=protected-access
+  assert len(check.server_response(server)["predictions"]) == len(eval_data)
+  assert not os.path.exists(server.request_file)  # the request file goes with the process
+  check.warm_up()
+  check._spare[0].kill()  # pylint: disable=protected-access
+  check._spare[0].wait()  # pylint: disable=protected-access
+  report = check.check_serving(model, eval_data, CLASSIFIER)  # a new process answers
+  assert report["instances"] == len(eval_data) and not check._spare  # pylint: disable=protected-access

@@ -57,6 +57,9 @@ def run(out: str, data: str, config: dict, log_path: str, target: str | None = N
   """The run, its progress lines written to `log_path` as they come (a SIGKILL loses none)."""
   if target:
     _arm(target, delay)
+  from components.serving_check.component import ServingCheck  # pylint: disable=g-import-not-at-top
+  # Each killed run would start a spare server process (`check.warm_up`) for nothing.
+  ServingCheck.warm_up = None
   from pipelines import runners  # pylint: disable=g-import-not-at-top
   from tests.toy_task import task  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   with open(log_path, "w", encoding="utf-8") as log:
