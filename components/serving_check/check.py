@@ -138,10 +138,7 @@ def server_response(proc: subprocess.Popen, timeout: float = 300) -> dict:
 def stop_server_process(proc: subprocess.Popen) -> None:
   """Kills a server process and reaps it."""
   proc.kill()
-  try:
-    proc.communicate()
-  except (OSError, ValueError):  # its stdin already closed
-    proc.wait()
+  proc.communicate()
   _remove_request(proc)
 
 

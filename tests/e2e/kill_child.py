@@ -98,7 +98,8 @@ def main(argv: list[str]) -> int:
     serve()
     return 0
   out, data, config = argv[0], argv[1], json.loads(argv[2])
-  run(out, data, config, "/dev/stdout", *(argv[3:4]), *map(float, argv[4:5]))
+  target, delay = (argv[3], float(argv[4])) if len(argv) > 3 else (None, 0.0)
+  run(out, data, config, "/dev/stdout", target, delay)
   return 0
 
 
