@@ -221,3 +221,20 @@ def test_history_file_records_metrics_and_epoch_seconds(tmp_path):
   written = json.loads((tmp_path / "history.json").read_text())
   assert len(written["loss"]) == len(written["val_accuracy"]) == 2
   assert len(written["seconds"]) == 2 and all(0 < s < 120 for s in written["seconds"])
+
+
+def test_the_training_step_is_traced_once_with_the_shared_callbacks():
+  """Adam's slots created in the first trace make tf.function trace the step twice;
+  `training.callbacks` (BuildOptimizers) creates them before it."""
+  def traces(callbacks) -> int:
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    net.compile(optimizer=keras.optimizers.Adam(0.01),
+                loss=keras.losses.SparseCategoricalCrossentropy(),
+                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    x, y = np.random.default_rng(0).uniform(size=(16, 4)), np.arange(16) % 3
+    net.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=callbacks)
+    return net.train_function.experimental_get_tracing_count()
+
+  assert traces([]) == 2
+  assert traces(training.callbacks(2, 0.01, "constant", 0, 0)) == 1

@@ -170,6 +170,11 @@ class AdversarialModel(keras.Model):
   def metrics(self):
     return list(self.trackers.values())
 
+  def optimizer_variables(self) -> list:
+    """What each optimizer updates (`training.BuildOptimizers` builds their slots up front)."""
+    return [(self.d_optimizer, self.discriminator.trainable_variables),
+            (self.g_optimizer, self.generator.trainable_variables)]
+
   def discriminator_loss(self, real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
     """BCE on logits: real towards `real_label` (one-sided smoothing), generated towards 0."""
     return (self.bce(tf.fill(tf.shape(real_logits), self.real_label), real_logits) +
@@ -199,8 +204,9 @@ def fit_adversarial(model: AdversarialModel, dataset: tf.data.Dataset, epochs: i
   pass over `dataset`) the whole fit reads one iterator (`training.one_iterator`)."""
   model.compile(d_optimizer=keras.optimizers.Adam(learning_rate, beta_1=beta_1),
                 g_optimizer=keras.optimizers.Adam(learning_rate, beta_1=beta_1))
-  callbacks = ([keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
-                training.HistoryFile(log_dir)] if log_dir else [])
+  callbacks = [training.BuildOptimizers()] + (
+      [keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
+       training.HistoryFile(log_dir)] if log_dir else [])
   return model.fit(**training.one_iterator(dataset, steps_per_epoch), epochs=epochs,
                    callbacks=callbacks, verbose=2).history
 

@@ -107,17 +107,39 @@ def adapt_batch_norm(model: keras.Model, num_examples: int, batch_size: int,
   return momentum
 
 
+class BuildOptimizers(keras.callbacks.Callback):
+  """Creates the optimizers' slot variables (Adam's moments) as training begins. Keras creates
+  them lazily, inside the first trace of its train function, and a `tf.function` whose first
+  trace creates variables is traced a second time: the whole training step (forward pass,
+  gradients, updates) twice, ~5 s of the captioner's first epoch. A model trained with several
+  optimizers says which variables each updates with `optimizer_variables()`."""
+
+  def on_train_begin(self, logs=None):
+    for optimizer, variables in optimizer_variables(self.model):
+      optimizer.build(variables)
+
+
+def optimizer_variables(model: keras.Model) -> list[tuple[keras.optimizers.Optimizer, list]]:
+  """(optimizer, the variables it updates) of a compiled `model`: the model's own
+  `optimizer_variables()` if it has one, else its optimizer and trainable variables. Legacy
+  (v1) optimizers, which have no `build`, are left out."""
+  pairs = (model.optimizer_variables() if hasattr(model, "optimizer_variables")
+           else [(model.optimizer, model.trainable_variables)])
+  return [(o, v) for o, v in pairs if isinstance(o, keras.optimizers.Optimizer)]
+
+
 def callbacks(epochs: int, learning_rate: float, lr_schedule: str, early_stopping_patience: int,
               reduce_lr_patience: int, log_dir: str | None = None,
               monitor: str = "val_loss") -> list[keras.callbacks.Callback]:
-  """Early stopping (best weights restored), an LR schedule, TensorBoard logs and history.json.
+  """Optimizer slots built up front (`BuildOptimizers`), early stopping (best weights
+  restored), an LR schedule, TensorBoard logs and history.json.
 
   Args:
     lr_schedule: "plateau" (divide by 3 after `reduce_lr_patience` epochs without improvement),
       "cosine" (decay to 0 over `epochs`, per epoch) or "constant".
     early_stopping_patience: epochs without improvement of `monitor` before stopping; 0: off.
   """
-  out: list[keras.callbacks.Callback] = []
+  out: list[keras.callbacks.Callback] = [BuildOptimizers()]
   if early_stopping_patience > 0:
     out.append(keras.callbacks.EarlyStopping(
         monitor=monitor, patience=early_stopping_patience, restore_best_weights=True))

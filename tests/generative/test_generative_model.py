@@ -70,6 +70,10 @@ def test_train_step_moves_both_networks_and_logs_epoch_means():
                             tf.data.Dataset.from_tensor_slices((images, labels)).batch(8), 3,
                             dataclasses.replace(GAN, ema_decay=0.0, epochs=1))
   assert last is generator  # no average: the trained generator itself
+  gan = model.GAN(generator, discriminator, 3, GAN.latent_dim, GAN.real_label)
+  model.fit_adversarial(gan, tf.data.Dataset.from_tensor_slices((images, labels)).batch(8), 1,
+                        1e-3, 0.5)
+  assert gan.train_function.experimental_get_tracing_count() == 1  # both optimizers built first
   assert set(history) == {"d_loss", "g_loss", "d_real", "d_fake", "class_loss"}
   assert all(v > 0 for v in history["class_loss"])  # the AC-GAN head (class_loss_weight 1)
   assert all(len(v) == GAN.epochs and np.isfinite(v).all() for v in history.values())
