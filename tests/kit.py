@@ -115,12 +115,16 @@ def check_e2e(task: Task, runs: dict, image_path: str, overrides: dict) -> None:
   """A task's three local runs in one metadata store: `first` (blessed and pushed, with config
   `overrides`), `second` (unchanged rerun) and `worse` (a candidate the task's gate must block).
 
-  Asserts every component ran once, the pushed model answers a TF Serving REST request in a
-  fresh process as the serving contract says, `cvpipe predict` answers for `image_path`, the edge
+  Asserts every component ran once, the pushed model is byte for byte the model the
+  ServingCheck served in a fresh process and answers a TF Serving REST request as the serving
+  contract says, `cvpipe predict` answers for `image_path`, the edge
   models exist and their recorded scores are reproduced, the report is written, the rerun is
   served from the cache, and the worse candidate is not pushed.
   """
+  from components.atomic_pusher import executor as pusher  # pylint: disable=g-import-not-at-top
   from components.serving_check import check  # pylint: disable=g-import-not-at-top
+  from components.serving_check import rest  # pylint: disable=g-import-not-at-top
+  from tfx.utils import path_utils  # pylint: disable=g-import-not-at-top
   first, second, worse = runs["first"], runs["second"], runs["worse"]
   for name, node in first.nodes.items():
     assert node.executions == 1, name
@@ -129,8 +133,13 @@ def check_e2e(task: Task, runs: dict, image_path: str, overrides: dict) -> None:
   pushed = first.output_properties("Pusher", "pushed_model")
   assert pushed["pushed"] == 1
   version_dir = pushed["pushed_destination"]
+  # The ServingCheck's fresh process answered REST requests from this model (a new process per
+  # e2e module would cost ~10 s of imports each; `test_classification_e2e` keeps one).
+  assert first.output_properties("ServingCheck", "blessing")["blessed"] == 1
+  assert pusher.tree_digest(version_dir) == pusher.tree_digest(
+      path_utils.serving_model_path(first.output_uri("Trainer", "model")))
   rows = [task.serving.row_from_file(image_path, open(image_path, "rb").read())]
-  response = check.query_in_subprocess(
+  response = rest.predict(
       os.path.dirname(version_dir),
       check.rest_request(task.serving.instances(rows), task.serving.signature))
   assert len(response["predictions"]) == 1

@@ -148,11 +148,6 @@ def _remove_request(proc: subprocess.Popen) -> None:
     os.remove(path)
 
 
-def query_in_subprocess(model_dir: str, request: dict, timeout: float = 300) -> dict:
-  """Loads the model in a fresh process and answers `request` (TF Serving REST JSON)."""
-  return server_response(start_server_process(model_dir, request), timeout)
-
-
 def reference_outputs(loaded, contract: ServingContract, rows: list[tuple[bytes, dict]]
                       ) -> np.ndarray:
   """The contract's compared output from the evaluated signature for `rows` (float32)."""

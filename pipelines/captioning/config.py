@@ -56,6 +56,10 @@ class TrainConfig:
   batch_size: int = 16
   learning_rate: float = 3e-3
   early_stopping_patience: int = 5
+  # The eval metric early stopping (best weights kept) and the plateau schedule watch: the
+  # teacher-forced next-word loss, or its accuracy (which can keep rising, and the captions
+  # improving, while an over-confident loss rises).
+  monitor: Literal["loss", "accuracy"] = "loss"
   lr_schedule: Literal["plateau", "cosine", "constant"] = "plateau"
   reduce_lr_patience: int = 2
   dropout: float = 0.1

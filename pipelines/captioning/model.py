@@ -172,7 +172,8 @@ def fit(model: keras.Model, train_ds, eval_ds, train: TrainConfig, num_images: i
                 loss=keras.losses.SparseCategoricalCrossentropy(),
                 weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
   callbacks = training.callbacks(train.epochs, train.learning_rate, train.lr_schedule,
-                                 train.early_stopping_patience, train.reduce_lr_patience, log_dir)
+                                 train.early_stopping_patience, train.reduce_lr_patience, log_dir,
+                                 monitor=f"val_{train.monitor}")
   steps = training.num_batches(num_images, train.batch_size)
   return model.fit(**training.one_iterator(train_ds, steps), validation_data=eval_ds,
                    epochs=train.epochs, callbacks=callbacks, verbose=2).history

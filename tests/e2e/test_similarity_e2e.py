@@ -5,14 +5,13 @@ triplet candidate trained on shuffled labels that the verification lower bound b
 import base64
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from components.edge_export import export
 from components.common import outcome
 from components.run_report import report as report_lib
+from components.serving_check import rest
 from pipelines import runners
 from pipelines import tasks
 from tests import kit
@@ -78,7 +77,7 @@ def test_verification_metrics_and_exported_threshold(runs):
   assert m["threshold"] == pytest.approx(threshold)
 
 
-def test_pushed_model_verifies_pairs_over_rest_in_a_fresh_process(runs):
+def test_pushed_model_verifies_pairs_over_rest(runs):
   version_dir = runs["first"].output_properties("Pusher", "pushed_model")["pushed_destination"]
   sevens = sorted((runs["data"] / "7").glob("*.png"))
   ones = sorted((runs["data"] / "1").glob("*.png"))
@@ -89,10 +88,7 @@ def test_pushed_model_verifies_pairs_over_rest_in_a_fresh_process(runs):
   request = {"signature_name": "verify",
              "instances": [{"image_a": b64(sevens[0]), "image_b": b64(sevens[0])},
                            {"image_a": b64(sevens[1]), "image_b": b64(ones[1])}]}
-  proc = subprocess.run([sys.executable, "-m", "components.serving_check.rest",
-                         os.path.dirname(version_dir)], input=json.dumps(request),
-                        capture_output=True, text=True, timeout=300, check=True)
-  predictions = json.loads(proc.stdout.strip().splitlines()[-1])["predictions"]
+  predictions = rest.predict(os.path.dirname(version_dir), request)["predictions"]
   assert [set(p) for p in predictions] == [{"distance", "same", "threshold"}] * 2
   assert predictions[0]["distance"] == pytest.approx(0, abs=1e-5) and predictions[0]["same"]
   assert predictions[1]["distance"] > predictions[0]["distance"]
