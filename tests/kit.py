@@ -124,7 +124,6 @@ def check_e2e(task: Task, runs: dict, image_path: str, overrides: dict) -> None:
   from components.atomic_pusher import executor as pusher  # pylint: disable=g-import-not-at-top
   from components.serving_check import check  # pylint: disable=g-import-not-at-top
   from components.serving_check import rest  # pylint: disable=g-import-not-at-top
-  from tfx.utils import path_utils  # pylint: disable=g-import-not-at-top
   first, second, worse = runs["first"], runs["second"], runs["worse"]
   for name, node in first.nodes.items():
     assert node.executions == 1, name
@@ -136,8 +135,9 @@ def check_e2e(task: Task, runs: dict, image_path: str, overrides: dict) -> None:
   # The ServingCheck's fresh process answered REST requests from this model (a new process per
   # e2e module would cost ~10 s of imports each; `test_classification_e2e` keeps one).
   assert first.output_properties("ServingCheck", "blessing")["blessed"] == 1
-  assert pusher.tree_digest(version_dir) == pusher.tree_digest(
-      path_utils.serving_model_path(first.output_uri("Trainer", "model")))
+  with open(os.path.join(first.output_uri("ServingCheck", "blessing"), check.REPORT_FILE)) as f:
+    served = json.load(f)["model_dir"]
+  assert pusher.tree_digest(version_dir) == pusher.tree_digest(served)
   rows = [task.serving.row_from_file(image_path, open(image_path, "rb").read())]
   response = rest.predict(
       os.path.dirname(version_dir),

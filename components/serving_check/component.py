@@ -3,7 +3,8 @@ sends TF Serving REST requests built from eval examples as the task's serving co
 blesses the model only if the answers have the expected outputs and match the evaluated ones.
 
 Output `blessing` (standard `InfraBlessing`): `{uri}/INFRA_BLESSED` or `{uri}/INFRA_NOT_BLESSED`
-(with the reason), `{uri}/serving_check.json`; custom property `blessed` (1/0), which TFX's Pusher
+(with the reason), `{uri}/serving_check.json` (what was compared, and `model_dir`: the
+SavedModel served); custom property `blessed` (1/0), which TFX's Pusher
 checks through its `infra_blessing` input.
 """
 
@@ -42,7 +43,8 @@ def ServingCheck(
   rows = ingest.read_examples(examples.uri, "eval", num_examples)
   model_dir = path_utils.serving_model_path(model.uri)
   try:
-    report = check.check_serving(model_dir, rows, serving, timeout=timeout_seconds)
+    report = {**check.check_serving(model_dir, rows, serving, timeout=timeout_seconds),
+              "model_dir": model_dir}
     ok, reason = True, ""
   except (check.ServingCheckError, ValueError, OSError) as e:
     report, ok, reason = {"error": str(e)}, False, str(e)
