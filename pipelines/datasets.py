@@ -134,19 +134,26 @@ def _iou(a, b) -> float:
 
 
 def write_digit_scenes(out_dir: str, count: int = 600, size: int = 48, seed: int = 0,
-                       scale: tuple[float, float] = (0.35, 0.6)) -> str:
-  """Writes `count` scenes of real scikit-learn digits (`write_scenes`, classes
-  `DIGIT_CLASSES`).
+                       scale: tuple[float, float] = (0.35, 0.6),
+                       digits: Sequence[int] = tuple(range(10))) -> str:
+  """Writes `count` scenes of real scikit-learn digits (`write_scenes`): of every digit, classes
+  `DIGIT_CLASSES`, or only of `digits` (ascending), classes the background and those.
 
   Returns:
-    The folder, `<out_dir>/digit-scenes-<count>-<size>px-<seed>-<scale>`.
+    The folder, `<out_dir>/digit-scenes-<count>-<size>px-<seed>-<scale>[-<digits>]`.
   """
   from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
+  digits = tuple(int(d) for d in digits)
+  if not digits or list(digits) != sorted(set(digits)) or not set(digits) <= set(range(10)):
+    raise ValueError(f"digits must be ascending, distinct and in 0-9, got {digits}")
+  subset = "" if digits == tuple(range(10)) else "-" + "".join(map(str, digits))
   root = os.path.join(out_dir, f"digit-scenes-{count}-{size}px-{seed}-"
-                           f"{scale[0]:g}-{scale[1]:g}")
+                           f"{scale[0]:g}-{scale[1]:g}{subset}")
   if not _complete(root):
-    digits = load_digits()
-    write_scenes(root, digits.images / 16.0, digits.target, DIGIT_CLASSES, count, size, seed,
+    data = load_digits()
+    keep = np.isin(data.target, digits)
+    write_scenes(root, data.images[keep] / 16.0, np.searchsorted(digits, data.target[keep]),
+                 [DIGIT_CLASSES[0], *(DIGIT_CLASSES[d + 1] for d in digits)], count, size, seed,
                  scale)
   return root
 

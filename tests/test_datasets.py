@@ -1,6 +1,7 @@
 """The scene generator behind the detection/segmentation defaults and benchmarks."""
 
 import numpy as np
+import pytest
 from pipelines import datasets
 
 
@@ -29,3 +30,15 @@ def test_coverage_paste_blends_by_the_sprite_and_masks_only_majority_ink():
   image, mask, instances = _scene(opaque=False)
   assert not mask.any() and not instances  # 30 % ink is under the half that makes a mask pixel
   assert (image < 200).any()  # but it is drawn, blended with the photo
+
+
+def test_digit_scenes_of_some_digits_name_only_those_classes(tmp_path):
+  import cv2  # pylint: disable=import-outside-toplevel
+  root = datasets.write_digit_scenes(str(tmp_path), count=6, size=24, seed=1, digits=(0, 7))
+  assert root.endswith("-07")
+  classes = (tmp_path / root / "classes.txt").read_text().split()
+  assert classes == ["background", "0", "7"]
+  masks = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in (tmp_path / root / "masks").glob("*")]
+  assert len(masks) == 6 and set(np.unique(np.concatenate([m.ravel() for m in masks]))) <= {0, 1, 2}
+  with pytest.raises(ValueError, match="ascending"):
+    datasets.write_digit_scenes(str(tmp_path), count=6, size=24, digits=(7, 0))

@@ -202,4 +202,4 @@ def check_serving(model_dir: str, rows: list[tuple[bytes, dict]], contract: Serv
                             f"{agree:.3f}")
   return {"requests": 1, "instances": len(instances), "max_abs_diff": diff,
           "compared_output": key, "atol": contract.atol, "top1_agreement": agree,
-          "signatures": signatures}
+          "signatures": signatures, "model_dir": model_dir}

@@ -43,8 +43,7 @@ def ServingCheck(
   rows = ingest.read_examples(examples.uri, "eval", num_examples)
   model_dir = path_utils.serving_model_path(model.uri)
   try:
-    report = {**check.check_serving(model_dir, rows, serving, timeout=timeout_seconds),
-              "model_dir": model_dir}
+    report = check.check_serving(model_dir, rows, serving, timeout=timeout_seconds)
     ok, reason = True, ""
   except (check.ServingCheckError, ValueError, OSError) as e:
     report, ok, reason = {"error": str(e)}, False, str(e)

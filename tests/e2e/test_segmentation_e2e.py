@@ -5,7 +5,6 @@ candidate (untrained) falls below the blessed model's mIoU and is not pushed."""
 import json
 import os
 
-import numpy as np
 import pytest
 
 from components.common import outcome
@@ -32,14 +31,8 @@ CONFIG = {"segmentation": {
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
   tmp = tmp_path_factory.mktemp("segmentation")
-  from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
-  digits = load_digits()
-  keep = np.isin(digits.target, DIGITS)
-  data = datasets.write_scenes(
-      str(tmp / "data"), digits.images[keep] / 16.0,
-      np.searchsorted(DIGITS, digits.target[keep]),
-      [datasets.DIGIT_CLASSES[0], *(datasets.DIGIT_CLASSES[d + 1] for d in DIGITS)],
-      count=80, size=16, seed=1, scale=(0.5, 0.8))
+  data = datasets.write_digit_scenes(str(tmp / "data"), count=80, size=16, seed=1,
+                                     scale=(0.5, 0.8), digits=DIGITS)
   return kit.three_runs("segmentation", str(tmp / "out"), data, CONFIG,
                         {"epochs": 1, "learning_rate": 0.0})
 
