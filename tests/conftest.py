@@ -5,6 +5,24 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+def worker_threads(cpus: int | None, workers: int) -> int | None:
+  """TensorFlow's thread pools for one of `workers` pytest-xdist processes on `cpus` cores: the
+  cores shared out (at least 1), or None (TensorFlow's default: every core) when one process
+  runs the tests. Two workers on 2 cores each with 2-thread pools (plus oneDNN's OpenMP threads,
+  plus the processes the DAGs start) oversubscribe the cores: the four heaviest e2e modules took
+  326 / 289 s with the default pools and 284 / 280 s with one thread each (two runs each, one
+  session)."""
+  if workers <= 1 or not cpus:
+    return None
+  return max(1, cpus // workers)
+
+
+_THREADS = worker_threads(os.cpu_count(), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+if _THREADS:  # before TensorFlow starts its pools; processes the tests start inherit it
+  for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_name, str(_THREADS))
+
 import pipelines  # noqa: E402,F401  TensorFlow's environment (Keras 2, oneDNN), before TF loads
 
 import cv2  # noqa: E402
