@@ -1,4 +1,5 @@
-"""Beam pipeline construction without re-reading the same Python signatures.
+"""Beam pipeline construction without re-reading the same Python signatures or re-parsing the
+same flags (`cache_option_views`, below).
 
 Apache Beam 2.72 validates every DoFn for state and timer parameters (`userstate.get_dofn_specs`)
 several times per ParDo: when the transform is built, when the pipeline is translated to its
@@ -48,3 +49,36 @@ def cache_function_signatures() -> None:
   get_function_args_defaults.uncached = uncached
   get_function_args_defaults.__doc__ = uncached.__doc__
   core.get_function_args_defaults = get_function_args_defaults
+
+
+def cache_option_views() -> None:
+  """Memoizes Beam's `PipelineOptions.view_as` per options object and view class (idempotent).
+
+  Beam builds an argparse parser of the view's options and parses the pipeline's flags again at
+  every `view_as`, and `Pipeline.apply` asks for a `TypeOptions` view twice per transform (the
+  type checks): ~3 s of a small classification DAG's 65 s under py-spy, most in the Evaluator's
+  and Transform's pipelines. A view holds no state of its own: its option values live in the
+  options object's `_all_options` dict, which every view of that object shares (a value set
+  through one view is read through every other), so the view made the first time stands for
+  every later one. Cached per options object, weakly (a pipeline's options go when it goes)."""
+  from apache_beam.options import pipeline_options  # pylint: disable=g-import-not-at-top
+  options_cls = pipeline_options.PipelineOptions
+  uncached = options_cls.view_as
+  if getattr(uncached, "cvpipe_cached", False):
+    return
+  views: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+  def view_as(self, cls):
+    by_class = views.get(self)
+    if by_class is None:
+      by_class = views[self] = {}
+    view = by_class.get(cls)
+    # pylint: disable-next=protected-access
+    if view is None or view._all_options is not self._all_options:  # the values were replaced
+      view = by_class[cls] = uncached(self, cls)
+    return view
+
+  view_as.cvpipe_cached = True
+  view_as.uncached = uncached
+  view_as.__doc__ = uncached.__doc__
+  options_cls.view_as = view_as

@@ -389,6 +389,7 @@ def run_local(pipeline, layout: LocalLayout, verbose: bool = False,
   from tfx.orchestration.local.local_dag_runner import LocalDagRunner  # pylint: disable=g-import-not-at-top
   from pipelines import beam_signatures  # pylint: disable=g-import-not-at-top
   beam_signatures.cache_function_signatures()
+  beam_signatures.cache_option_views()
   for component in pipeline.components:  # work a component can start ahead (a process's start)
     warm_up = getattr(component, "warm_up", None)
     if callable(warm_up):

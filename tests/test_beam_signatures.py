@@ -1,4 +1,4 @@
-"""Beam's signature reads, memoized per function (`pipelines.beam_signatures`): the same answers
+"""Beam's signature reads and option views, memoized (`pipelines.beam_signatures`): the same answers
 as Beam's own, copies per call, nothing kept alive, and stateful DoFns still work."""
 
 import functools
@@ -79,3 +79,34 @@ def test_a_stateful_dofn_is_still_found_and_runs():
   with beam.Pipeline() as p:
     out = (p | beam.Create([("a", 1), ("a", 2), ("b", 3)]) | beam.ParDo(_Counter()))
     assert_that(out, equal_to([("a", 1), ("a", 2), ("b", 1)]))
+
+
+def test_option_views_are_made_once_and_share_every_value():
+  from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, TypeOptions
+  beam_signatures.cache_option_views()
+  view_as = PipelineOptions.view_as
+  beam_signatures.cache_option_views()
+  assert PipelineOptions.view_as is view_as  # applying twice keeps one cache
+  options = PipelineOptions(["--save_main_session", "--type_check_strictness=ALL_REQUIRED"])
+  types = options.view_as(TypeOptions)
+  assert options.view_as(TypeOptions) is types
+  assert types.type_check_strictness == "ALL_REQUIRED"
+  assert options.view_as(SetupOptions).save_main_session
+  types.pipeline_type_check = False  # set through one view, read through a fresh one
+  assert options.view_as(TypeOptions).pipeline_type_check is False
+  assert view_as.uncached(options, TypeOptions).pipeline_type_check is False
+  other = PipelineOptions([])  # another options object has its own views and values
+  assert other.view_as(TypeOptions) is not types and other.view_as(TypeOptions).pipeline_type_check
+  ref = weakref.ref(options)
+  del options, types
+  gc.collect()
+  assert ref() is None  # nothing kept alive
+
+
+def test_a_pipeline_runs_with_cached_option_views():
+  from apache_beam.options.pipeline_options import PipelineOptions
+  beam_signatures.cache_function_signatures()
+  beam_signatures.cache_option_views()
+  with beam.Pipeline(options=PipelineOptions(["--direct_num_workers=1"])) as p:
+    out = p | beam.Create([1, 2, 3]) | beam.Map(lambda x: x * 2) | beam.CombineGlobally(sum)
+    assert_that(out, equal_to([12]))
