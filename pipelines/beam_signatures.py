@@ -23,12 +23,26 @@ import types
 import weakref
 
 
+def _install(owner, name: str, cached_version) -> None:
+  """Replaces `owner.<name>` with `cached_version(uncached)`, once: the replacement is marked
+  (`cvpipe_cached`), keeps Beam's own as `.uncached` and its docstring."""
+  uncached = getattr(owner, name)
+  if getattr(uncached, "cvpipe_cached", False):
+    return
+  cached = cached_version(uncached)
+  cached.cvpipe_cached = True
+  cached.uncached = uncached
+  cached.__doc__ = uncached.__doc__
+  setattr(owner, name, cached)
+
+
 def cache_function_signatures() -> None:
   """Memoizes Beam's `get_function_args_defaults` per function (idempotent)."""
   from apache_beam.transforms import core  # pylint: disable=g-import-not-at-top
-  uncached = core.get_function_args_defaults
-  if getattr(uncached, "cvpipe_cached", False):
-    return
+  _install(core, "get_function_args_defaults", _cached_signatures)
+
+
+def _cached_signatures(uncached):
   plain: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
   bound: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -45,10 +59,7 @@ def cache_function_signatures() -> None:
     args, defaults = found
     return list(args), list(defaults)
 
-  get_function_args_defaults.cvpipe_cached = True
-  get_function_args_defaults.uncached = uncached
-  get_function_args_defaults.__doc__ = uncached.__doc__
-  core.get_function_args_defaults = get_function_args_defaults
+  return get_function_args_defaults
 
 
 def cache_option_views() -> None:
@@ -62,23 +73,18 @@ def cache_option_views() -> None:
   through one view is read through every other), so the view made the first time stands for
   every later one. Cached per options object, weakly (a pipeline's options go when it goes)."""
   from apache_beam.options import pipeline_options  # pylint: disable=g-import-not-at-top
-  options_cls = pipeline_options.PipelineOptions
-  uncached = options_cls.view_as
-  if getattr(uncached, "cvpipe_cached", False):
-    return
+  _install(pipeline_options.PipelineOptions, "view_as", _cached_views)
+
+
+def _cached_views(uncached):
   views: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
   def view_as(self, cls):
-    by_class = views.get(self)
-    if by_class is None:
-      by_class = views[self] = {}
+    by_class = views.setdefault(self, {})
     view = by_class.get(cls)
     # pylint: disable-next=protected-access
     if view is None or view._all_options is not self._all_options:  # the values were replaced
       view = by_class[cls] = uncached(self, cls)
     return view
 
-  view_as.cvpipe_cached = True
-  view_as.uncached = uncached
-  view_as.__doc__ = uncached.__doc__
-  options_cls.view_as = view_as
+  return view_as
