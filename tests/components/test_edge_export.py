@@ -59,7 +59,7 @@ def test_converting_from_one_saved_copy_matches_the_keras_converter(bundle, tmp_
   saved = export.save_for_tflite(m, str(tmp_path / "saved"))
   for variant in ("float32", "int8"):  # plain, and calibrated with representative data
     representative = x[:20] if variant == "int8" else None
-    from_copy = export.to_tflite(m, variant, representative, saved_model_dir=saved)
+    from_copy = export.to_tflite(m, variant, representative, saved=saved)
     from_keras = export.to_tflite(m, variant, representative)
     np.testing.assert_array_equal(export.tflite_predict(from_copy, x),
                                   export.tflite_predict(from_keras, x), err_msg=variant)
