@@ -96,6 +96,24 @@ class VertexTrainingConfig:
 
 
 LOCAL_WORKERS = "--sdk_container_image=local-process-not-a-container"
+
+
+def no_prism_flag() -> str:
+  """The Beam flag that keeps the DirectRunner off the PrismRunner: the update-compatibility
+  version pinned to the installed Beam.
+
+  Beam 2.72's DirectRunner first tries the PrismRunner on every pipeline it can: it starts a
+  worker pool, translates the pipeline and downloads the Prism binary from GitHub (`urlopen`, no
+  timeout). Offline the download fails and it falls back to the FnApiRunner it uses anyway:
+  0.4-0.8 s of every Beam step of a run (the run log's "Downloading prism from https://..."),
+  and on a network that drops packets rather than refusing them, a wait for the system's
+  connect timeout; online it would fetch and run an executable at run time. It skips Prism for
+  a pipeline pinned to an update-compatibility version. Pinned to the installed version, every
+  other use of the pin (`PipelineOptions.is_compat_version_prior_to`: older transform
+  expansions and coders for pipeline updates) answers as if unset, so the runner and the
+  pipeline are what they were, less the Prism attempt."""
+  from importlib import metadata  # pylint: disable=g-import-not-at-top
+  return f"--update_compatibility_version={metadata.version('apache-beam')}"
 PLACEHOLDER_IMAGE = "gcr.io/my-project/cvpipe:latest"
 _DEPENDENCY_FLAGS = ("--sdk_container_image", "--worker_harness_container_image",
                      "--setup_file", "--requirements_file", "--extra_package")
@@ -213,9 +231,10 @@ class InfraConfig:
     # LOCAL_WORKERS: the DirectRunner's workers are this process (in_memory) or its children
     # (multi_processing), which already import cvpipe and TFX; any dependency flag stops TFX
     # from building its 52 MB `tfx_ephemeral` sdist for every Beam step (2-3 s each, and a temp
-    # folder never removed), and the DirectRunner starts no container.
+    # folder never removed), and the DirectRunner starts no container. `no_prism_flag`: no
+    # PrismRunner attempt (a download from GitHub) before every Beam step.
     args = ["--runner=DirectRunner", f"--direct_running_mode={self.local.direct_running_mode}",
-            LOCAL_WORKERS]
+            LOCAL_WORKERS, no_prism_flag()]
     if self.local.direct_running_mode != "in_memory":
       args.append(f"--direct_num_workers={self.local.num_workers}")
     return args + list(self.extra_beam_args)

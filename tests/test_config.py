@@ -89,13 +89,14 @@ def test_retrieval_config_checks_autoencoder_sizes_and_names_bad_keys():
 
 def test_local_beam_args_name_the_direct_runner_mode():
   from pipelines.infra import InfraConfig, LocalBeamConfig
-  from pipelines.infra import LOCAL_WORKERS
+  from pipelines.infra import LOCAL_WORKERS, no_prism_flag
   assert InfraConfig().local_beam_args() == ["--runner=DirectRunner",
-                                             "--direct_running_mode=in_memory", LOCAL_WORKERS]
+                                             "--direct_running_mode=in_memory", LOCAL_WORKERS,
+                                             no_prism_flag()]
   multi = InfraConfig(local=LocalBeamConfig(direct_running_mode="multi_processing", num_workers=2))
   assert multi.local_beam_args() == ["--runner=DirectRunner",
                                      "--direct_running_mode=multi_processing", LOCAL_WORKERS,
-                                     "--direct_num_workers=2"]
+                                     no_prism_flag(), "--direct_num_workers=2"]
 
 
 def test_local_runs_build_no_tfx_ephemeral_package():

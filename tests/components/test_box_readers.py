@@ -5,7 +5,6 @@ normalised."""
 import json
 import shutil
 
-import apache_beam as beam
 import cv2
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from components.image_ingest import ingest
 from components.image_ingest import readers
 from components.image_ingest.ingest import IngestError
 from pipelines import datasets
+from tests.conftest import local_pipeline
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def scenes(tmp_path):
 
 
 def _run(root, out, **options):
-  return ingest.run_ingest(beam.Pipeline(), str(root), str(out), train_percent=50, channels=3,
+  return ingest.run_ingest(local_pipeline(), str(root), str(out), train_percent=50, channels=3,
                            reader=readers.detect(str(root), ("coco_json", "voc_xml")),
                            reader_options=options or None)
 

@@ -5,7 +5,6 @@ their reason; malformed files stop the run naming the file and line."""
 
 import json
 
-import apache_beam as beam
 import cv2
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from components.image_ingest import ingest
 from components.image_ingest import readers
 from components.image_ingest.ingest import IngestError
+from tests.conftest import local_pipeline
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_coco_captions_keep_valid_captions_and_quarantine_with_reasons(images, t
        {"id": 9, "image_id": 5, "caption": "an orphan"}])
   assert readers.detect(source, ("coco_captions", "caption_csv")) == "coco_captions"
   out = tmp_path / "out"
-  summary = ingest.run_ingest(beam.Pipeline(), source, str(out), channels=3,
+  summary = ingest.run_ingest(local_pipeline(), source, str(out), channels=3,
                               reader="coco_captions", reader_options={"max_tokens": "6"})
   assert summary["listed"] == 7 and summary["examples"] == {"train": 2, "eval": 1}
   reasons = {q["path"].rsplit("/", 1)[-1]: q["reason"] for q in ingest.read_quarantine(str(out))}

@@ -3,7 +3,6 @@ painted exactly, and every bad segmentation is quarantined with its reason."""
 
 import json
 
-import apache_beam as beam
 import cv2
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ import tensorflow as tf
 from components.image_ingest import ingest
 from components.image_ingest import readers
 from components.image_ingest.ingest import IngestError
+from tests.conftest import local_pipeline
 
 
 def _rle(region: np.ndarray, compressed: bool) -> dict:
@@ -91,7 +91,7 @@ def _masks(out):
 def test_polygons_and_rle_paint_exact_masks_and_bad_ones_are_quarantined(coco, tmp_path):
   root, square, disc = coco
   assert readers.detect(str(root), ("mask_pairs", "coco_masks")) == "coco_masks"
-  summary = ingest.run_ingest(beam.Pipeline(), str(root), str(tmp_path / "out"),
+  summary = ingest.run_ingest(local_pipeline(), str(root), str(tmp_path / "out"),
                               train_percent=50, channels=3, reader="coco_masks")
   assert summary["listed"] == 9
   reasons = {q["path"].rsplit("/", 1)[-1]: q["reason"]

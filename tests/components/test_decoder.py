@@ -12,6 +12,7 @@ from PIL import Image
 
 from components.image_ingest import ingest
 from pipelines.vision import preprocessing
+from tests.conftest import local_pipeline
 
 RNG = np.random.default_rng(0)
 RGB = (RNG.random((12, 10, 3)) * 255).astype(np.uint8)
@@ -110,7 +111,7 @@ def test_ingest_writes_converted_files_as_png_and_lists_them(tmp_path):
   (root / "a" / "tiff é.tiff").write_bytes(CASES["tiff"][0])  # non-ASCII name, converted
   (root / "b" / "bomb.png").write_bytes(_bomb_png())
   out = tmp_path / "out"
-  summary = ingest.run_ingest(beam.Pipeline(), str(root), str(out), train_percent=50,
+  summary = ingest.run_ingest(local_pipeline(), str(root), str(out), train_percent=50,
                               channels=3)
   assert summary["converted_to_png"] == 1 and summary["quarantined"] == 1
   assert sum(summary["examples"].values()) == 9

@@ -1,7 +1,6 @@
 """Face mode: MTCNN detection and eye alignment on real photos bundled with scikit-image
 (the astronaut Eileen Collins, LFW thumbnails), and ingest quarantining images without a face."""
 
-import apache_beam as beam
 import cv2
 import numpy as np
 import pytest
@@ -9,6 +8,7 @@ from skimage import data as skdata
 
 from components.image_ingest import faces
 from components.image_ingest import ingest
+from tests.conftest import local_pipeline
 
 
 def _png(rgb: np.ndarray) -> bytes:
@@ -67,7 +67,7 @@ def test_face_mode_ingest_writes_aligned_crops_and_quarantines_non_faces(tmp_pat
     for n in names:
       (src / person / f"{n}.png").write_bytes(_png(photos[n]))
   out = tmp_path / "examples"
-  summary = ingest.run_ingest(beam.Pipeline(), str(src), str(out), train_percent=50,
+  summary = ingest.run_ingest(local_pipeline(), str(src), str(out), train_percent=50,
                               face_align={"min_confidence": 0.9, "margin": 0.2,
                                           "crop_size": 48})
   assert summary["quarantined"] == 2

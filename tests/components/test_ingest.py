@@ -1,6 +1,5 @@
 import json
 
-import apache_beam as beam
 import cv2
 import numpy as np
 import pytest
@@ -8,7 +7,7 @@ import tensorflow as tf
 
 from components.image_ingest import ingest
 from components.image_ingest.ingest import IngestError
-from tests.conftest import digit_images, write_folder
+from tests.conftest import digit_images, write_folder, local_pipeline
 
 
 def _png(size=16, value=128):
@@ -58,7 +57,7 @@ def test_hash_split_is_deterministic_and_follows_the_ratio():
 
 
 def _run(source, out_dir, **kwargs):
-  return ingest.run_ingest(beam.Pipeline(), str(source), str(out_dir), **kwargs)
+  return ingest.run_ingest(local_pipeline(), str(source), str(out_dir), **kwargs)
 
 
 def _read_examples(out_dir, split):

@@ -1,10 +1,9 @@
 """Ingest reads gs:// folders and manifests through Beam's filesystems (gcp-storage-emulator)."""
 
-import apache_beam as beam
 import cv2
 
 from components.image_ingest import ingest
-from tests.conftest import digit_images
+from tests.conftest import digit_images, local_pipeline
 
 
 def _upload(client, bucket_name, prefix, images_by_class):
@@ -25,7 +24,7 @@ def test_gs_folder_and_manifest(gcs_emulator, tmp_path):
 
   sources = ingest.list_sources("gs://images/digits", (), 70)
   assert len(sources) == 21 and all(s.path.startswith("gs://images/digits/") for s in sources)
-  summary = ingest.run_ingest(beam.Pipeline(), "gs://images/digits", str(tmp_path / "folder"),
+  summary = ingest.run_ingest(local_pipeline(), "gs://images/digits", str(tmp_path / "folder"),
                               train_percent=70)
   assert sum(summary["examples"].values()) == 20
   assert summary["quarantine_reasons"] == {"empty file": 1}
@@ -34,7 +33,7 @@ def test_gs_folder_and_manifest(gcs_emulator, tmp_path):
       f"{name.split('/', 1)[1]},{label},{'eval' if i % 5 == 0 else 'train'}"
       for i, (name, label) in enumerate(names)])
   gcs_emulator.bucket("images").blob("digits/manifest.csv").upload_from_string(manifest)
-  summary = ingest.run_ingest(beam.Pipeline(), "gs://images/digits/manifest.csv",
+  summary = ingest.run_ingest(local_pipeline(), "gs://images/digits/manifest.csv",
                               str(tmp_path / "manifest"))
   assert summary["examples"] == {"train": 16, "eval": 4}
   assert ingest.input_fingerprint("gs://images/digits/manifest.csv")

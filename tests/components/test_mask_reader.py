@@ -4,7 +4,6 @@ quarantined with its reason or stops the run naming the file; good pairs keep th
 import json
 import shutil
 
-import apache_beam as beam
 import cv2
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from components.image_ingest import ingest
 from components.image_ingest import readers
 from components.image_ingest.ingest import IngestError
 from pipelines import datasets
+from tests.conftest import local_pipeline
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def scenes(tmp_path):
 
 
 def _run(root, out):
-  return ingest.run_ingest(beam.Pipeline(), str(root), str(out), train_percent=50, channels=3,
+  return ingest.run_ingest(local_pipeline(), str(root), str(out), train_percent=50, channels=3,
                            reader=readers.detect(str(root), ("mask_pairs", "class_folders")))
 
 
@@ -88,7 +88,7 @@ def test_good_pairs_keep_their_mask_and_bad_ones_are_quarantined_with_a_reason(s
 
 def test_an_image_without_a_mask_is_an_all_background_negative_by_config(scenes, tmp_path):
   (scenes / "masks" / "00004.png").unlink()
-  summary = ingest.run_ingest(beam.Pipeline(), str(scenes), str(tmp_path / "out"),
+  summary = ingest.run_ingest(local_pipeline(), str(scenes), str(tmp_path / "out"),
                               train_percent=50, channels=3, reader="mask_pairs",
                               reader_options={"unannotated": "negative"})
   assert summary["quarantined"] == 0 and sum(summary["examples"].values()) == 16

@@ -6,7 +6,6 @@ import os
 import shutil
 import struct
 
-import apache_beam as beam
 import cv2
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from components.image_ingest import readers
 from components.image_ingest import video
 from components.image_ingest.ingest import IngestError
 from pipelines import datasets
+from tests.conftest import local_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_ingest_writes_sampled_frames_and_quarantines_bad_videos(clips, tmp_path
   (root / "up" / "notes.avi").write_bytes(b"these are notes, not a video")
   (root / "left" / "damaged.avi").write_bytes(_partial(data))
   options = {"num_frames": "2", "partial": partial}
-  summary = ingest.run_ingest(beam.Pipeline(), str(root), str(tmp_path / "out"),
+  summary = ingest.run_ingest(local_pipeline(), str(root), str(tmp_path / "out"),
                               train_percent=50, channels=1, reader="video_folders",
                               reader_options=options)
   assert summary["listed"] == 15
@@ -145,13 +145,13 @@ def test_ingest_writes_sampled_frames_and_quarantines_bad_videos(clips, tmp_path
 
 def test_a_bad_reader_option_stops_the_run_naming_it(clips, tmp_path):
   with pytest.raises(IngestError, match="video_folders reader takes no options \\['fps_'\\]"):
-    ingest.run_ingest(beam.Pipeline(), clips, str(tmp_path / "out"), reader="video_folders",
+    ingest.run_ingest(local_pipeline(), clips, str(tmp_path / "out"), reader="video_folders",
                       reader_options={"fps_": "3"})
   with pytest.raises(ValueError, match="sampling must be 'uniform' or 'fps'"):
-    ingest.run_ingest(beam.Pipeline(), clips, str(tmp_path / "out"), reader="video_folders",
+    ingest.run_ingest(local_pipeline(), clips, str(tmp_path / "out"), reader="video_folders",
                       reader_options={"sampling": "random"})
   with pytest.raises(IngestError, match="takes no options \\['num_frames'\\]"):
-    ingest.run_ingest(beam.Pipeline(), clips, str(tmp_path / "out"), reader="class_folders",
+    ingest.run_ingest(local_pipeline(), clips, str(tmp_path / "out"), reader="class_folders",
                       reader_options={"num_frames": "3"})
 
 

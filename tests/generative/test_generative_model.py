@@ -26,6 +26,7 @@ from pipelines.generative.config import GanConfig
 from pipelines.generative.config import JudgeConfig
 from pipelines.vision import transform
 from pipelines.vision.config import ImageConfig
+from tests.conftest import local_pipeline
 
 IMAGE = ImageConfig(height=16, width=16, channels=1)
 GAN = GanConfig(width=8, latent_dim=8, class_embedding=4, epochs=2, batch_size=8,
@@ -135,7 +136,7 @@ def transform_output():
   metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
   out = tempfile.mkdtemp()
   config = {"image": {"height": 16, "width": 16, "channels": 1}}
-  with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=tempfile.mkdtemp()):
+  with local_pipeline() as pipeline, tft_beam.Context(temp_dir=tempfile.mkdtemp()):
     transform_fn = (pipeline | beam.Create(raw), metadata) | tft_beam.AnalyzeDataset(
         lambda inputs: transform.preprocessing_fn(inputs, config))
     _ = transform_fn | tft_beam.WriteTransformFn(out)
