@@ -134,6 +134,20 @@ def is_dataflow(args) -> bool:
   return (_flag_value(args, "--runner") or "").lower() in ("dataflow", "dataflowrunner")
 
 
+def on_direct_runner(args) -> bool:
+  """Whether Beam runs `args` on its DirectRunner (named, or no `--runner` at all)."""
+  runner = (_flag_value(args, "--runner") or "DirectRunner").lower()
+  return runner in ("direct", "directrunner", "switchingdirectrunner")
+
+
+def without_prism(args: tuple[str, ...]) -> tuple[str, ...]:
+  """`args`, plus `no_prism_flag()` when they run on the DirectRunner and pin no
+  update-compatibility version themselves."""
+  if on_direct_runner(args) and _flag_value(args, "--update_compatibility_version") is None:
+    return (*args, no_prism_flag())
+  return args
+
+
 @dataclasses.dataclass(frozen=True)
 class VertexEndpointConfig:
   """Also push the blessed model to a Vertex AI Endpoint (TFX's `google_cloud_ai_platform.Pusher`:
@@ -199,7 +213,10 @@ class KubeflowConfig:
     """
     args = tuple(self.beam_pipeline_args)
     if not is_dataflow(args):
-      return args
+      # Beam steps then run on the DirectRunner inside the steps' containers: off the
+      # PrismRunner too (`no_prism_flag`; the image installs the same lock, so the same Beam, as
+      # the environment that compiles).
+      return without_prism(args)
     explicit = {flag: _flag_value(args, flag) for flag in _DEPENDENCY_FLAGS}
     if any(value == "" for value in explicit.values()):
       empty = [flag for flag, value in explicit.items() if value == ""]

@@ -7,6 +7,7 @@ import pytest
 
 from pipelines import runners
 from pipelines.classification.config import TrainConfig
+from pipelines.infra import no_prism_flag
 
 IMAGE = "europe-docker.pkg.dev/p/cvpipe/cvpipe:1.2.3"
 BEAM = ["--runner=DataflowRunner", "--project=p", "--region=europe-west4",
@@ -162,7 +163,18 @@ def test_dataflow_keeps_an_explicit_worker_image():
   own = [*BEAM, "--sdk_container_image", "eu.gcr.io/p/worker:1"]
   assert KubeflowConfig(image=IMAGE, beam_pipeline_args=tuple(own)).beam_args() == tuple(own)
   local = ("--runner=DirectRunner",)
-  assert KubeflowConfig(beam_pipeline_args=local).beam_args() == local
+  assert KubeflowConfig(beam_pipeline_args=local).beam_args() == (*local, no_prism_flag())
+
+
+def test_beam_steps_on_the_direct_runner_in_the_cluster_are_kept_off_prism():
+  from pipelines.infra import KubeflowConfig  # pylint: disable=g-import-not-at-top
+  assert KubeflowConfig().beam_args() == (no_prism_flag(),)  # no --runner: the DirectRunner
+  own_pin = ("--update_compatibility_version=2.60.0",)
+  assert KubeflowConfig(beam_pipeline_args=own_pin).beam_args() == own_pin
+  portable = ("--runner=PortableRunner", "--job_endpoint=localhost:8099")
+  assert KubeflowConfig(beam_pipeline_args=portable).beam_args() == portable
+  dataflow = KubeflowConfig(image=IMAGE, beam_pipeline_args=tuple(BEAM)).beam_args()
+  assert no_prism_flag() not in dataflow
 
 
 def test_yaml_pipeline_spec_carries_the_data_parameter_and_loads_in_vertex(tmp_path):
