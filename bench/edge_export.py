@@ -19,7 +19,6 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -28,7 +27,7 @@ def main() -> int:
   parser.add_argument("--run", default="bench-output/subset-1000-run")
   parser.add_argument("--calls", type=int, default=3)
   args = parser.parse_args()
-  import pipelines  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  import pipelines  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import  (Keras 2, oneDNN)
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
   from components.common import keras_bundle  # pylint: disable=g-import-not-at-top
   from components.edge_export import export  # pylint: disable=g-import-not-at-top

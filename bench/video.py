@@ -54,10 +54,8 @@ def opencv_samples(tmp: str) -> str | None:
 
 
 def real_clips(out: str) -> None:
-  import apache_beam as beam  # pylint: disable=g-import-not-at-top
-  from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
   from components.image_ingest import ingest  # pylint: disable=g-import-not-at-top
-  from pipelines.infra import InfraConfig  # pylint: disable=g-import-not-at-top
+  from pipelines.infra import local_pipeline  # pylint: disable=g-import-not-at-top
   tmp = tempfile.mkdtemp(prefix="opencv-doc-")
   source = opencv_samples(tmp)
   if source is None:
@@ -76,9 +74,8 @@ def real_clips(out: str) -> None:
   t = time.monotonic()
   examples = os.path.join(out, "opencv-samples-examples")
   shutil.rmtree(examples, ignore_errors=True)
-  local = PipelineOptions(InfraConfig().local_beam_args())  # as `cvpipe run` sets Beam up
-  summary = ingest.run_ingest(beam.Pipeline(options=local), root, examples, train_percent=50,
-                              channels=3, reader="video_folders", reader_options={"num_frames": "8"})
+  summary = ingest.run_ingest(local_pipeline(), root, examples, train_percent=50, channels=3,
+                              reader="video_folders", reader_options={"num_frames": "8"})
   print(f"\n=== OpenCV sample videos through the video_folders reader "
         f"({time.monotonic() - t:.1f}s) ===")
   for split in ingest.SPLITS:

@@ -96,24 +96,6 @@ class VertexTrainingConfig:
 
 
 LOCAL_WORKERS = "--sdk_container_image=local-process-not-a-container"
-
-
-def no_prism_flag() -> str:
-  """The Beam flag that keeps the DirectRunner off the PrismRunner: the update-compatibility
-  version pinned to the installed Beam.
-
-  Beam 2.72's DirectRunner first tries the PrismRunner on every pipeline it can: it starts a
-  worker pool, translates the pipeline and downloads the Prism binary from GitHub (`urlopen`, no
-  timeout). Offline the download fails and it falls back to the FnApiRunner it uses anyway:
-  0.4-0.8 s of every Beam step of a run (the run log's "Downloading prism from https://..."),
-  and on a network that drops packets rather than refusing them, a wait for the system's
-  connect timeout; online it would fetch and run an executable at run time. It skips Prism for
-  a pipeline pinned to an update-compatibility version. Pinned to the installed version, every
-  other use of the pin (`PipelineOptions.is_compat_version_prior_to`: older transform
-  expansions and coders for pipeline updates) answers as if unset, so the runner and the
-  pipeline are what they were, less the Prism attempt."""
-  from importlib import metadata  # pylint: disable=g-import-not-at-top
-  return f"--update_compatibility_version={metadata.version('apache-beam')}"
 PLACEHOLDER_IMAGE = "gcr.io/my-project/cvpipe:latest"
 _DEPENDENCY_FLAGS = ("--sdk_container_image", "--worker_harness_container_image",
                      "--setup_file", "--requirements_file", "--extra_package")
@@ -132,6 +114,24 @@ def _flag_value(args: tuple[str, ...] | list[str], flag: str) -> str | None:
 
 def is_dataflow(args) -> bool:
   return (_flag_value(args, "--runner") or "").lower() in ("dataflow", "dataflowrunner")
+
+
+def no_prism_flag() -> str:
+  """The Beam flag that keeps the DirectRunner off the PrismRunner: the update-compatibility
+  version pinned to the installed Beam.
+
+  Beam 2.72's DirectRunner first tries the PrismRunner on every pipeline it can: it starts a
+  worker pool, translates the pipeline and downloads the Prism binary from GitHub (`urlopen`, no
+  timeout). Offline the download fails and it falls back to the FnApiRunner it uses anyway:
+  0.4-0.8 s of every Beam step of a run (the run log's "Downloading prism from https://..."),
+  and on a network that drops packets rather than refusing them, a wait for the system's
+  connect timeout; online it would fetch and run an executable at run time. It skips Prism for
+  a pipeline pinned to an update-compatibility version. Pinned to the installed version, every
+  other use of the pin (`PipelineOptions.is_compat_version_prior_to`: older transform
+  expansions and coders for pipeline updates) answers as if unset, so the runner and the
+  pipeline are what they were, less the Prism attempt."""
+  from importlib import metadata  # pylint: disable=g-import-not-at-top
+  return f"--update_compatibility_version={metadata.version('apache-beam')}"
 
 
 def on_direct_runner(args) -> bool:
@@ -255,3 +255,12 @@ class InfraConfig:
     if self.local.direct_running_mode != "in_memory":
       args.append(f"--direct_num_workers={self.local.num_workers}")
     return args + list(self.extra_beam_args)
+
+
+def local_pipeline():
+  """A Beam pipeline set up as local runs set up their Beam steps (`InfraConfig().
+  local_beam_args()`: in-process workers, no PrismRunner download), for code and tests that run
+  Beam transforms outside TFX."""
+  import apache_beam as beam  # pylint: disable=g-import-not-at-top
+  from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
+  return beam.Pipeline(options=PipelineOptions(InfraConfig().local_beam_args()))

@@ -63,15 +63,6 @@ def digit_images(classes=(0, 1, 7), per_class=12, size=16):
   return out
 
 
-def local_pipeline():
-  """A Beam pipeline on the DirectRunner as local runs set it up (`InfraConfig.local_beam_args`:
-  in-process workers, no PrismRunner download)."""
-  import apache_beam as beam  # pylint: disable=g-import-not-at-top
-  from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
-  from pipelines.infra import InfraConfig  # pylint: disable=g-import-not-at-top
-  return beam.Pipeline(options=PipelineOptions(InfraConfig().local_beam_args()))
-
-
 def write_folder(root, images_by_class, ext=".png"):
   paths = []
   for label, images in images_by_class.items():

@@ -12,7 +12,7 @@ import pytest
 from components.image_ingest import ingest
 from components.image_ingest import readers
 from components.image_ingest.ingest import IngestError
-from tests.conftest import local_pipeline
+from pipelines.infra import local_pipeline
 
 
 @pytest.fixture

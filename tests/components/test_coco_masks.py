@@ -12,7 +12,7 @@ import tensorflow as tf
 from components.image_ingest import ingest
 from components.image_ingest import readers
 from components.image_ingest.ingest import IngestError
-from tests.conftest import local_pipeline
+from pipelines.infra import local_pipeline
 
 
 def _rle(region: np.ndarray, compressed: bool) -> dict:

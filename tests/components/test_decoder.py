@@ -12,7 +12,7 @@ from PIL import Image
 
 from components.image_ingest import ingest
 from pipelines.vision import preprocessing
-from tests.conftest import local_pipeline
+from pipelines.infra import local_pipeline
 
 RNG = np.random.default_rng(0)
 RGB = (RNG.random((12, 10, 3)) * 255).astype(np.uint8)

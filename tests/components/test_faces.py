@@ -8,7 +8,7 @@ from skimage import data as skdata
 
 from components.image_ingest import faces
 from components.image_ingest import ingest
-from tests.conftest import local_pipeline
+from pipelines.infra import local_pipeline
 
 
 def _png(rgb: np.ndarray) -> bytes:

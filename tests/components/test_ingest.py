@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from components.image_ingest import ingest
 from components.image_ingest.ingest import IngestError
-from tests.conftest import digit_images, write_folder, local_pipeline
+from pipelines.infra import local_pipeline
+from tests.conftest import digit_images, write_folder
 
 
 def _png(size=16, value=128):

@@ -3,7 +3,8 @@
 import cv2
 
 from components.image_ingest import ingest
-from tests.conftest import digit_images, local_pipeline
+from pipelines.infra import local_pipeline
+from tests.conftest import digit_images
 
 
 def _upload(client, bucket_name, prefix, images_by_class):

@@ -16,7 +16,7 @@ from components.image_ingest import readers
 from components.image_ingest import video
 from components.image_ingest.ingest import IngestError
 from pipelines import datasets
-from tests.conftest import local_pipeline
+from pipelines.infra import local_pipeline
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from pipelines.generative.config import GanConfig
 from pipelines.generative.config import JudgeConfig
 from pipelines.vision import transform
 from pipelines.vision.config import ImageConfig
-from tests.conftest import local_pipeline
+from pipelines.infra import local_pipeline
 
 IMAGE = ImageConfig(height=16, width=16, channels=1)
 GAN = GanConfig(width=8, latent_dim=8, class_embedding=4, epochs=2, batch_size=8,
